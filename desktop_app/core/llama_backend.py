@@ -1,0 +1,97 @@
+"""The one place that imports llama_cpp.
+
+Importing llama_cpp loads the native library, so it is done lazily (start-up time, and core
+modules stay importable without it). Before the first import we set OMP_WAIT_POLICY=PASSIVE:
+with OpenMP's default spin-waiting, a generation thread that shares a core with any other busy
+process slows down 2-10x (measured in ../shared/reference/backend-notes.md section 6).
+
+llama.cpp's own log is routed into Python logging (logger ``llama_cpp.native``) instead of
+stderr, so the GUI can show it and the CLI stays clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from desktop_app.core.errors import BackendUnavailableError
+
+log = logging.getLogger("llama_cpp.native")
+
+# ggml.h log levels. llama_cpp/_logger.py maps them differently (and wrongly for 0.3.x).
+_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_CONT = 5
+
+_lock = threading.Lock()
+_module: ModuleType | None = None
+_log_callback: Any = None  # kept referenced: llama.cpp holds a raw pointer to it
+_last_level = logging.INFO
+_listeners: list[Callable[[int, str], None]] = []
+
+
+def llama() -> ModuleType:
+    """Import llama_cpp once (thread-safe) with the environment and logging set up."""
+    global _module
+    with _lock:
+        if _module is None:
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            try:
+                import llama_cpp
+            except (ImportError, OSError) as exc:
+                raise BackendUnavailableError(f"cannot import llama_cpp: {exc}") from exc
+            _module = llama_cpp
+            _install_log_callback(llama_cpp)
+        return _module
+
+
+def add_log_listener(listener: Callable[[int, str], None]) -> None:
+    """Call ``listener(python_level, line)`` for each native log line (any thread)."""
+    _listeners.append(listener)
+
+
+def remove_log_listener(listener: Callable[[int, str], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _install_log_callback(llama_cpp: ModuleType) -> None:
+    global _log_callback
+
+    def on_log(level: int, text: bytes, _user_data: object) -> None:
+        global _last_level
+        # CONT continues the previous message (progress dots): keep its level.
+        py_level = _last_level if level == _CONT else _GGML_LEVELS.get(level, logging.DEBUG)
+        _last_level = py_level
+        line = text.decode("utf-8", errors="replace").rstrip("\n")
+        if not line.strip():
+            return
+        # llama.cpp logs at INFO a lot while loading; keep Python's INFO for our own events.
+        log.log(logging.DEBUG if py_level == logging.INFO else py_level, "%s", line)
+        for listener in list(_listeners):
+            listener(py_level, line)
+
+    _log_callback = llama_cpp.llama_log_callback(on_log)
+    llama_cpp.llama_log_set(_log_callback, None)
+
+
+def system_info() -> str:
+    """llama.cpp's own summary of the CPU features and backends it was built with."""
+    raw = llama().llama_print_system_info()
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def cpu_features_from_system_info(info: str) -> list[str]:
+    """Parse ``"CPU : SSE3 = 1 | AVX = 1 | AVX512 = 0 | ..."`` into the enabled feature names."""
+    features: list[str] = []
+    for part in info.replace(";", "|").split("|"):
+        if "=" not in part:
+            continue
+        name, _, value = part.rpartition("=")
+        name = name.split(":")[-1].strip()
+        if value.strip() == "1" and name:
+            features.append(name)
+    return features

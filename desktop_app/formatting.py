@@ -1,0 +1,28 @@
+"""Numbers for people: sizes, counts, bits per weight (shared by the GUI and the CLI)."""
+
+from __future__ import annotations
+
+
+def human_bytes(n: int | float) -> str:
+    """1536 -> '1.5 KiB'; binary units, like the RAM figures operating systems show."""
+    value = float(n)
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            if unit == "B":
+                return f"{sign}{int(value)} B"
+            return f"{sign}{value:.1f} {unit}" if value < 100 else f"{sign}{value:.0f} {unit}"
+        value /= 1024
+    return f"{sign}{value:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def human_count(n: int | None) -> str:
+    """Parameter counts the way model cards write them: 1.5B, 494M, 260K."""
+    if n is None:
+        return "unknown"
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            value = n / div
+            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
+    return str(n)

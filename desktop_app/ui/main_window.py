@@ -1,0 +1,110 @@
+"""Main window: a sidebar of pages, the pages, and a status bar with memory in use.
+
+Only pages that work are enabled; the ones later versions add are listed but greyed out with a
+tooltip, so nothing pretends to work.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QStackedWidget,
+    QWidget,
+)
+
+from desktop_app import __version__
+from desktop_app.core.hardware import memory_snapshot
+from desktop_app.formatting import human_bytes
+from desktop_app.ui.pages.machine_page import MachinePage
+from desktop_app.ui.pages.model_page import ModelPage
+from desktop_app.ui.services import Services
+
+# Sidebar entries of pages later versions add, in product order (shown disabled).
+PLANNED_PAGES = ("Discover", "Library", "Chat", "Compare", "Convert", "Downloads", "Settings")
+STATUS_INTERVAL_MS = 2000
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._services = services
+        self.setWindowTitle(f"QuantDesk {__version__}")
+        self.resize(1180, 760)
+
+        self.machine_page = MachinePage(services)
+        self.model_page = ModelPage(services)
+        self.pages = QStackedWidget()
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(18, 18))
+        self.sidebar.setFixedWidth(190)
+        self._add_page("This machine", self.machine_page)
+        self._add_page("Model file", self.model_page)
+        for name in PLANNED_PAGES:
+            item = QListWidgetItem(name)
+            item.setFlags(Qt.ItemFlag.NoItemFlags)  # visible, not selectable
+            item.setToolTip(f"{name} is not available in this version yet.")
+            self.sidebar.addItem(item)
+        self.sidebar.currentRowChanged.connect(self._on_sidebar_row_changed)
+        self.sidebar.setCurrentRow(0)
+
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 8, 0)
+        row.addWidget(self.sidebar)
+        row.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self.memory_label = QLabel()
+        self.statusBar().addPermanentWidget(self.memory_label)
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(STATUS_INTERVAL_MS)
+        self._status_timer.timeout.connect(self._update_memory_status)
+        self._status_timer.start()
+        self._update_memory_status()
+
+        open_action = QAction("Open model file…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._on_open_triggered)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(open_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+    def _add_page(self, name: str, page: QWidget) -> None:
+        self.pages.addWidget(page)
+        self.sidebar.addItem(QListWidgetItem(name))
+
+    def start(self) -> None:
+        """Kick off the first background reads once the window exists."""
+        self.machine_page.refresh()
+
+    def show_page(self, page: QWidget) -> None:
+        self.sidebar.setCurrentRow(self.pages.indexOf(page))
+
+    @Slot(int)
+    def _on_sidebar_row_changed(self, row: int) -> None:
+        if 0 <= row < self.pages.count():
+            self.pages.setCurrentIndex(row)
+
+    @Slot()
+    def _on_open_triggered(self) -> None:
+        self.show_page(self.model_page)
+        self.model_page.open_button.click()
+
+    @Slot()
+    def _update_memory_status(self) -> None:
+        # One /proc/meminfo read: cheap enough for the GUI thread every two seconds.
+        mem = memory_snapshot()
+        self.memory_label.setText(
+            f"RAM {human_bytes(mem.used)} in use, {human_bytes(mem.available)} available"
+        )
