@@ -40,7 +40,9 @@ _CHILD = r"""
 import json, os, resource, sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import llama_cpp
-path, n_ctx, use_mmap, n_prompt, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4]), int(sys.argv[5])
+path = sys.argv[1]
+n_ctx, n_prompt, threads = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
+use_mmap = sys.argv[3] == "1"
 llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_batch=512, n_ubatch=512, flash_attn=True,
                       use_mmap=use_mmap, n_threads=threads, verbose=False)
 vocab = llm.n_vocab()
@@ -73,9 +75,19 @@ def ensure_models(shape: str, quants: list[str]) -> dict[str, Path]:
 def measure(path: Path, n_ctx: int, use_mmap: bool, threads: int) -> int:
     n_prompt = min(PROMPT_TOKENS, n_ctx - 16)
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path), str(n_ctx), "1" if use_mmap else "0",
-         str(n_prompt), str(threads)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(path),
+            str(n_ctx),
+            "1" if use_mmap else "0",
+            str(n_prompt),
+            str(threads),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return int(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss"])
 
@@ -103,9 +115,12 @@ def main() -> int:
             peak = measure(path, n_ctx, est.use_mmap, threads)
             err = (est.total - peak) / peak
             rows.append((quant, facts.file_size, n_ctx, est.use_mmap, est.total, peak, err))
-            print(f"{quant:<7} ctx {n_ctx:>5} mmap {est.use_mmap!s:<5} "
-                  f"estimate {est.total / 2**20:8.1f} MiB  measured {peak / 2**20:8.1f} MiB  "
-                  f"error {err:+.1%}", flush=True)
+            print(
+                f"{quant:<7} ctx {n_ctx:>5} mmap {est.use_mmap!s:<5} "
+                f"estimate {est.total / 2**20:8.1f} MiB  measured {peak / 2**20:8.1f} MiB  "
+                f"error {err:+.1%}",
+                flush=True,
+            )
 
     worst = max(abs(r[-1]) for r in rows)
     print(f"worst error {worst:.1%}")
@@ -125,8 +140,10 @@ def main() -> int:
         "|---|---|---|---|---|---|---|",
     ]
     for quant, size, n_ctx, mm, est_total, peak, err in rows:
-        lines.append(f"| {quant} | {size / 2**20:.0f} | {n_ctx} | {'on' if mm else 'off'} | "
-                     f"{est_total / 2**20:.0f} | {peak / 2**20:.0f} | {err:+.1%} |")
+        lines.append(
+            f"| {quant} | {size / 2**20:.0f} | {n_ctx} | {'on' if mm else 'off'} | "
+            f"{est_total / 2**20:.0f} | {peak / 2**20:.0f} | {err:+.1%} |"
+        )
     lines += ["", f"Worst absolute error: {worst:.1%} (target: within 10%).", ""]
     _write_section(Path(args.results), "## Fit estimate vs measured peak RSS", "\n".join(lines))
     return 0 if worst <= 0.10 else 1
@@ -140,7 +157,7 @@ def _write_section(results: Path, heading: str, text: str) -> None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
         end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + (old[end + 1:] if end != -1 else "")
+        new = old[:start] + text + (old[end + 1 :] if end != -1 else "")
     results.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 

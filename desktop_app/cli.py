@@ -42,9 +42,13 @@ def cmd_hardware(args: argparse.Namespace) -> int:
     print(f"CPU            {info.cpu_model}")
     print(f"Cores          {info.physical_cores} physical, {info.logical_cores} logical")
     print(f"CPU features   {' '.join(info.cpu_features) or 'unknown'} ({info.features_source})")
-    print(f"RAM            {human_bytes(info.total_ram)} total, "
-          f"{human_bytes(info.available_ram)} available")
-    print(f"Swap           {human_bytes(info.swap_total)} total, {human_bytes(info.swap_free)} free")
+    print(
+        f"RAM            {human_bytes(info.total_ram)} total, "
+        f"{human_bytes(info.available_ram)} available"
+    )
+    print(
+        f"Swap           {human_bytes(info.swap_total)} total, {human_bytes(info.swap_free)} free"
+    )
     print(f"Disk           {human_bytes(info.disk_free)} free at {info.disk_path}")
     print(f"OS             {info.os_name}")
     return 0
@@ -111,8 +115,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     m = fit.memory
     print(f"{Path(facts.path).name}: {facts.quant_label}, context {m.n_ctx}, KV cache {m.kv_type}")
     for label, value in (
-        ("Weights", m.weights), ("Repacked copy", m.repack), ("KV cache", m.kv_cache),
-        ("Compute", m.compute), ("Runtime", m.overhead),
+        ("Weights", m.weights),
+        ("Repacked copy", m.repack),
+        ("KV cache", m.kv_cache),
+        ("Compute", m.compute),
+        ("Runtime", m.overhead),
     ):
         print(f"  {label:<14}{human_bytes(value):>10}")
     print(f"  {'Total':<14}{human_bytes(m.total):>10}")

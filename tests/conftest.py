@@ -22,9 +22,14 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="quantdesk-tests-"))
-for _var, _sub in (("HF_HOME", "hf"), ("HF_HUB_CACHE", "hf/hub"), ("XDG_CONFIG_HOME", "xdg/config"),
-                   ("XDG_DATA_HOME", "xdg/data"), ("XDG_CACHE_HOME", "xdg/cache"),
-                   ("XDG_STATE_HOME", "xdg/state")):
+for _var, _sub in (
+    ("HF_HOME", "hf"),
+    ("HF_HUB_CACHE", "hf/hub"),
+    ("XDG_CONFIG_HOME", "xdg/config"),
+    ("XDG_DATA_HOME", "xdg/data"),
+    ("XDG_CACHE_HOME", "xdg/cache"),
+    ("XDG_STATE_HOME", "xdg/state"),
+):
     os.environ[_var] = str(_SESSION_HOME / _sub)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.pop("HF_TOKEN", None)
@@ -43,6 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # --- network guard -----------------------------------------------------------------------------
+
 
 class NetworkAccessError(AssertionError):
     """Raised (and so failing the test) when code tries to reach a non-loopback address."""
@@ -83,6 +89,7 @@ def _install_network_guard() -> None:
 
 # --- per-test isolation ------------------------------------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every app folder lives under this test's temp dir."""
@@ -116,6 +123,7 @@ def fail_on_logged_errors(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # --- locally made models -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

@@ -43,6 +43,8 @@ class QuantizeError(QuantDeskError):
 
     code = "quantize_failed"
 
-    def __init__(self, detail: str = "", *, path: Path | str | None = None, reason: str = "") -> None:
+    def __init__(
+        self, detail: str = "", *, path: Path | str | None = None, reason: str = ""
+    ) -> None:
         super().__init__(detail, path=path)
         self.reason = reason

@@ -38,7 +38,7 @@ KV_TYPE_BYTES: dict[str, float] = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32, "q4_
 RUNTIME_OVERHEAD = 60 * MIB
 # Fraction of the estimate kept free before calling a model a comfortable fit: the estimate's
 # own error bound.
-ESTIMATE_MARGIN = 0.10
+ESTIMATE_MARGIN_PERCENT = 10
 # Memory left for the OS and other programs.
 DEFAULT_RESERVE = 1 * GIB
 
@@ -196,7 +196,8 @@ def estimate_memory(
 def judge(total: int, available: int, reserve: int = DEFAULT_RESERVE) -> Verdict:
     """fits: room for the estimate plus its error margin and the reserve; tight: fits only by
     eating into them; does not fit: more than what is available."""
-    if total * (1 + ESTIMATE_MARGIN) + reserve <= available:
+    margin = -(-total * ESTIMATE_MARGIN_PERCENT // 100)  # integer ceil: no float rounding
+    if total + margin + reserve <= available:
         return Verdict.FITS
     if total <= available:
         return Verdict.TIGHT
@@ -234,8 +235,12 @@ def max_context(
     while lo < hi:  # largest k with k*256 accepted; memory grows monotonically with k
         mid = (lo + hi + 1) // 2
         trial = LoadPlan(
-            n_ctx=mid * CTX_PAD, kv_type=plan.kv_type, flash_attn=plan.flash_attn,
-            n_batch=plan.n_batch, n_ubatch=plan.n_ubatch, use_mmap=plan.use_mmap,
+            n_ctx=mid * CTX_PAD,
+            kv_type=plan.kv_type,
+            flash_attn=plan.flash_attn,
+            n_batch=plan.n_batch,
+            n_ubatch=plan.n_ubatch,
+            use_mmap=plan.use_mmap,
         )
         fit = estimate_fit(facts, trial, available, cpu_features=cpu_features, reserve=reserve)
         if fit.verdict in accept:
@@ -254,8 +259,12 @@ def combined_fit(
 
 
 def estimate_as_quant(
-    facts: ModelFacts, bits_per_weight: float, plan: LoadPlan, available: int,
-    *, reserve: int = DEFAULT_RESERVE,
+    facts: ModelFacts,
+    bits_per_weight: float,
+    plan: LoadPlan,
+    available: int,
+    *,
+    reserve: int = DEFAULT_RESERVE,
 ) -> FitEstimate:
     """The same model re-quantized to a file type of ``bits_per_weight`` (nominal): what would it
     cost? Repacked types load without mmap (the engine's rule), so no repack term appears."""

@@ -367,9 +367,7 @@ class _Parser:
         return p + (count - done) * avg * 5 // 4
 
 
-def _tensor_info(
-    p: _Parser, alignment: int, check_data: bool, seen: set[str]
-) -> TensorInfo:
+def _tensor_info(p: _Parser, alignment: int, check_data: bool, seen: set[str]) -> TensorInfo:
     at = p.pos
     name = p.name(_MAX_TENSOR_NAME_LEN, GGUFProblem.BAD_TENSOR_NAME, "tensor name")
     if name in seen:
@@ -540,18 +538,11 @@ def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
 
 def _read_open_file(f: BinaryIO, path: Path) -> GGUFHeader:
     size = os.fstat(f.fileno()).st_size
-    if size == 0:  # mmap refuses empty files
+    if size == 0:
         raise GGUFError(GGUFProblem.EMPTY, "0 bytes", path=path, offset=0)
-    try:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        # Some network and FUSE file systems cannot map files: read the header piecewise.
-        return _read_incrementally(f.read, size, path)
-    try:
-        # The mapping's length is the size at mapping time, which is what we can safely read.
-        return _parse(mm, len(mm), True, path)
-    finally:
-        mm.close()
+    # Plain reads, not mmap: a mapped file truncated by another process (a download being
+    # rewritten) raises SIGBUS on access, which would kill the app instead of raising.
+    return _read_incrementally(f.read, size, path)
 
 
 def _read_incrementally(read: Callable[[int], bytes], size: int, path: Path) -> GGUFHeader:

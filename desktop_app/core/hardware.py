@@ -16,8 +16,22 @@ from desktop_app.core.errors import QuantDeskError
 
 # Features worth showing: what llama.cpp's CPU backend dispatches on.
 _INTERESTING_FLAGS = (
-    "sse3", "ssse3", "avx", "avx2", "f16c", "fma", "avx512f", "avx512bw", "avx512vl",
-    "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "neon", "sve", "dotprod",
+    "sse3",
+    "ssse3",
+    "avx",
+    "avx2",
+    "f16c",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_int8",
+    "neon",
+    "sve",
+    "dotprod",
 )
 
 
@@ -112,7 +126,7 @@ def _os_cpu_flags() -> tuple[str, ...]:
 
 
 def read_machine_info(disk_path: Path | str, *, ask_backend: bool = True) -> MachineInfo:
-    """Gather the facts. ``ask_backend`` imports llama.cpp to learn the features it was built to use."""
+    """Gather the facts; ``ask_backend`` imports llama.cpp to learn the features it uses."""
     vm = psutil.virtual_memory()
     swap = psutil.swap_memory()
     features: tuple[str, ...] = ()

@@ -99,7 +99,7 @@ def _int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
-        return max(value)
+        return int(max(value))
     return None
 
 

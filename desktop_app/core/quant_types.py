@@ -102,9 +102,9 @@ _F = QuantFamily
 # Ordered best quality first, which is also descending ``rank``.
 #
 # bits_per_weight: nominal, whole-file figures for planning ("will this fit?") before a file
-# exists. QuantDesk computes the real bpw of an actual file from its tensor sizes; these
-# numbers are never shown as a measurement of a file. To keep the types comparable with each
-# other they come from one model wherever possible: llama.cpp's published measurements of
+# exists. QuantDesk computes the real bpw of an actual file from its tensor sizes, so these
+# numbers should not be presented as a measurement of any file. To keep the types comparable
+# with each other they come from one model wherever possible: llama.cpp's measurements of
 # Llama-3.1-8B (tools/quantize/README.md), which include the embedding and output tensors a
 # file really carries. Q3_K_M and the legacy Q4_0/Q4_1/Q5_0/Q5_1 are missing from that table
 # and were converted from the Llama-3-8B file sizes llama-quantize lists (GiB * 2^33 / 8.03e9).
@@ -235,6 +235,8 @@ _NAME_ALIASES: dict[str, str] = {
     "Q2_K_L": "Q2_K",
     "Q2_K_XL": "Q2_K",
     "Q3_K_XL": "Q3_K_L",
+    # llama.cpp's ftype 22 was called Q3_K_XS until it was renamed IQ3_XS; old files keep it.
+    "Q3_K_XS": "IQ3_XS",
     "Q4_K_L": "Q4_K_M",
     "Q4_K_XL": "Q4_K_M",
     "Q5_K_L": "Q5_K_M",

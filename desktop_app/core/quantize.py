@@ -65,9 +65,7 @@ def quantize_gguf(
     params.allow_requantize = allow_requantize
     llama_backend.add_log_listener(listen)
     try:
-        rc = lcpp.llama_model_quantize(
-            str(src).encode(), str(tmp).encode(), ctypes.byref(params)
-        )
+        rc = lcpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
     finally:
         llama_backend.remove_log_listener(listen)
     if rc != 0:

@@ -57,8 +57,9 @@ def reference_total(model: ReferenceModel, quant: str, n_ctx: int, kv_type: str 
         raise ValueError(f"unknown quant {quant!r}")
     weights = int(model.parameters * file_type.bits_per_weight / 8)
     n_ctx_pad = -(-n_ctx // CTX_PAD) * CTX_PAD
-    kv = int(n_ctx_pad * model.n_layer * model.n_head_kv * 2 * model.head_dim
-             * KV_TYPE_BYTES[kv_type])
+    kv = int(
+        n_ctx_pad * model.n_layer * model.n_head_kv * 2 * model.head_dim * KV_TYPE_BYTES[kv_type]
+    )
     # Compute: one batch of activations and the logits buffer, as fit.compute_bytes models it.
     compute = 4 * model.n_vocab * 64 + 64 * 1024 * 1024
     return weights + kv + compute + RUNTIME_OVERHEAD

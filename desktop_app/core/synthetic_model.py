@@ -35,15 +35,16 @@ UNK_ID, BOS_ID, EOS_ID, IM_START_ID, IM_END_ID = range(len(SPECIAL_TOKENS))
 
 # A few hundred common English words give the tokenizer real multi-character pieces.
 _WORDS = (
-    "the of and to in is was he for it with as his on be at by had are but from or have an they "
-    "which one you were her all she there would their we him been has when who will more no if out "
-    "so said what up its about into than them can only other new some could time these two may then "
-    "do first any my now such like our over man me even most made after also did many before must "
-    "through back years where much your way well down should because each just those people how too "
-    "little state good very make world still own see men work long get here between both life being "
-    "under never day same another know while last might us great old year off come since against go "
-    "came right used take three once upon story model token weight bit quant memory fast small large "
-    "hello world chat local offline private laptop machine learning language think answer question"
+    "the of and to in is was he for it with as his on be at by had are but from or have an "
+    "they which one you were her all she there would their we him been has when who will more "
+    "no if out so said what up its about into than them can only other new some could time "
+    "these two may then do first any my now such like our over man me even most made after "
+    "also did many before must through back years where much your way well down should "
+    "because each just those people how too little state good very make world still own see "
+    "men work long get here between both life being under never day same another know while "
+    "last might us great old year off come since against go came right used take three once "
+    "upon story model token weight bit quant memory fast small large hello world chat local "
+    "offline private laptop machine learning language think answer question"
 ).split()
 
 
@@ -141,7 +142,9 @@ def _filler_pieces() -> Iterator[str]:
 def _tensor_plan(shape: ModelShape) -> list[tuple[str, tuple[int, ...], bool]]:
     """(name, numpy shape (rows, cols), is_norm) of every tensor, in file order."""
     d, hd = shape.n_embd, shape.head_dim
-    plan: list[tuple[str, tuple[int, ...], bool]] = [("token_embd.weight", (shape.n_vocab, d), False)]
+    plan: list[tuple[str, tuple[int, ...], bool]] = [
+        ("token_embd.weight", (shape.n_vocab, d), False)
+    ]
     for i in range(shape.n_layer):
         p = f"blk.{i}."
         plan += [

@@ -41,8 +41,13 @@ class MachinePage(QWidget):
         self._form = QFormLayout(facts_box)
         self._fields: dict[str, QLabel] = {}
         for key, label in (
-            ("ram", "Memory"), ("swap", "Swap"), ("cpu", "Processor"), ("cores", "Cores"),
-            ("features", "CPU features"), ("disk", "Models disk"), ("os", "System"),
+            ("ram", "Memory"),
+            ("swap", "Swap"),
+            ("cpu", "Processor"),
+            ("cores", "Cores"),
+            ("features", "CPU features"),
+            ("disk", "Models disk"),
+            ("os", "System"),
         ):
             value = QLabel("…")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -104,10 +109,14 @@ class MachinePage(QWidget):
         f["swap"].setText(f"{human_bytes(info.swap_total)} ({human_bytes(info.swap_free)} free)")
         f["cpu"].setText(info.cpu_model)
         f["cores"].setText(f"{info.physical_cores} physical, {info.logical_cores} logical")
-        source = "as llama.cpp reports them" if info.features_source == "llama.cpp" else "from the OS"
+        source = (
+            "as llama.cpp reports them" if info.features_source == "llama.cpp" else "from the OS"
+        )
         f["features"].setText(f"{' '.join(info.cpu_features) or 'unknown'} ({source})")
-        f["disk"].setText(f"{human_bytes(info.disk_free)} free of {human_bytes(info.disk_total)}"
-                          f" at {info.disk_path}")
+        f["disk"].setText(
+            f"{human_bytes(info.disk_free)} free of {human_bytes(info.disk_total)}"
+            f" at {info.disk_path}"
+        )
         f["os"].setText(info.os_name + ("" if info.gpu_offload else " — CPU only, no GPU offload"))
         self._summary.setText(
             f"With {human_bytes(info.available_ram)} free, models up to about "

@@ -85,11 +85,20 @@ class ModelPage(QWidget):
         self._facts_form = QFormLayout(facts_box)
         self._fact_labels: dict[str, QLabel] = {}
         for key, label in (
-            ("file", "File"), ("name", "Name"), ("arch", "Architecture"), ("params", "Parameters"),
-            ("quant", "Quantization"), ("bpw", "Bits per weight"), ("ctx", "Trained context"),
-            ("shape", "Layers / embedding"), ("heads", "Heads (KV heads)"),
-            ("kvlen", "Key / value length"), ("swa", "Sliding window"), ("vocab", "Vocabulary"),
-            ("template", "Chat template"), ("tensors", "Tensor types"),
+            ("file", "File"),
+            ("name", "Name"),
+            ("arch", "Architecture"),
+            ("params", "Parameters"),
+            ("quant", "Quantization"),
+            ("bpw", "Bits per weight"),
+            ("ctx", "Trained context"),
+            ("shape", "Layers / embedding"),
+            ("heads", "Heads (KV heads)"),
+            ("kvlen", "Key / value length"),
+            ("swa", "Sliding window"),
+            ("vocab", "Vocabulary"),
+            ("template", "Chat template"),
+            ("tensors", "Tensor types"),
         ):
             value = QLabel("—")
             value.setTextFormat(Qt.TextFormat.PlainText)  # names come from untrusted files
@@ -140,7 +149,9 @@ class ModelPage(QWidget):
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hdr.setStretchLastSection(True)
         QVBoxLayout(quant_box).addWidget(self.quant_view)
-        self.quant_model.set_rows([QuantRow(ft) for ft in sorted(FILE_TYPES, key=lambda t: -t.rank)])
+        self.quant_model.set_rows(
+            [QuantRow(ft) for ft in sorted(FILE_TYPES, key=lambda t: -t.rank)]
+        )
 
         top = QHBoxLayout()
         top.addWidget(facts_box, 2)
@@ -161,7 +172,9 @@ class ModelPage(QWidget):
     @Slot()
     def _on_open_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open model file", str(self._services.paths.models),
+            self,
+            "Open model file",
+            str(self._services.paths.models),
             "GGUF models (*.gguf);;All files (*)",
         )
         if path:
@@ -189,8 +202,10 @@ class ModelPage(QWidget):
         self.status.setText(f"{facts.path}")
         self._facts = facts
         lab = self._fact_labels
-        lab["file"].setText(f"{human_bytes(facts.file_size)}" + (
-            f", part 1 of {facts.split_count}" if facts.split_count > 1 else ""))
+        lab["file"].setText(
+            f"{human_bytes(facts.file_size)}"
+            + (f", part 1 of {facts.split_count}" if facts.split_count > 1 else "")
+        )
         lab["name"].setText(facts.name or facts.basename or "(not given)")
         lab["arch"].setText(facts.architecture)
         lab["params"].setText(human_count(facts.parameter_count))
@@ -205,10 +220,12 @@ class ModelPage(QWidget):
         lab["swa"].setText(f"{facts.sliding_window:,} tokens" if facts.sliding_window else "none")
         lab["vocab"].setText(f"{facts.vocab_size:,}" if facts.vocab_size else "unknown")
         lab["template"].setText("yes" if facts.has_chat_template else "no (a generic one is used)")
-        lab["tensors"].setText(", ".join(
-            f"{name} ×{st.count} ({human_bytes(st.n_bytes)})"
-            for name, st in facts.tensor_types.items()
-        ))
+        lab["tensors"].setText(
+            ", ".join(
+                f"{name} ×{st.count} ({human_bytes(st.n_bytes)})"
+                for name, st in facts.tensor_types.items()
+            )
+        )
         max_ctx = max(CTX_STEP, facts.context_length or 4096)
         self.ctx_slider.blockSignals(True)
         self.ctx_slider.setRange(1, max(1, max_ctx // CTX_STEP))
@@ -252,10 +269,12 @@ class ModelPage(QWidget):
         ]
         largest = (
             f"Largest comfortable context: {pricing.largest:,} tokens."
-            if pricing.largest else "No context length fits comfortably."
+            if pricing.largest
+            else "No context length fits comfortably."
         )
         self.breakdown.setText(
             f"{human_bytes(m.total)} needed of {human_bytes(fit.available)} available: "
-            + " + ".join(parts) + f". {largest}"
+            + " + ".join(parts)
+            + f". {largest}"
         )
         self.quant_model.set_rows(pricing.quant_rows)

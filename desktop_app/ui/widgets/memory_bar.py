@@ -35,9 +35,7 @@ class MemoryBar(QWidget):
             self.setToolTip("")
         else:
             m = fit.memory
-            parts = [
-                f"{SEGMENT_LABELS[k]}: {human_bytes(getattr(m, k))}" for k in SEGMENT_COLORS
-            ]
+            parts = [f"{SEGMENT_LABELS[k]}: {human_bytes(getattr(m, k))}" for k in SEGMENT_COLORS]
             self.setToolTip(
                 "\n".join(parts)
                 + f"\nTotal: {human_bytes(m.total)}\nAvailable now: {human_bytes(fit.available)}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from desktop_app.core import gguf_file
 from desktop_app.core.errors import FileAccessError
 from desktop_app.core.gguf_file import (
@@ -490,9 +491,7 @@ def test_duplicate_tensor() -> None:
     assert problem_of(build([], infos, data_len=64)) is GGUFProblem.DUPLICATE_TENSOR
 
 
-@pytest.mark.parametrize(
-    "shape", [(), (1, 1, 1, 1, 1), (0,), (8, 0), (2**64 - 1,), (8, 2**63)]
-)
+@pytest.mark.parametrize("shape", [(), (1, 1, 1, 1, 1), (0,), (8, 0), (2**64 - 1,), (8, 2**63)])
 def test_bad_dims(shape: tuple[int, ...]) -> None:
     assert problem_of(one_tensor(tinfo("w", shape, GGML_F32, 0))) is GGUFProblem.BAD_DIMS
 
@@ -596,7 +595,7 @@ def test_without_mmap_reads_piecewise(tmp_path: Path, monkeypatch: pytest.Monkey
     def no_mmap(*args: object, **kwargs: object) -> mmap.mmap:
         raise OSError(19, "No such device")
 
-    monkeypatch.setattr(gguf_file.mmap, "mmap", no_mmap)
+    monkeypatch.setattr(mmap, "mmap", no_mmap)
     assert read_gguf_header(good) == expected
     with pytest.raises(GGUFError) as info:
         read_gguf_header(bad)
