@@ -110,17 +110,23 @@ def main() -> int:
         facts = read_model_facts(path)
         for n_ctx in (int(c) for c in args.ctx.split(",")):
             mmap_choice = {"auto": None, "on": True, "off": False}[args.mmap]
-            plan = LoadPlan(n_ctx=n_ctx, use_mmap=mmap_choice)
-            est = estimate_memory(facts, plan, machine.cpu_features)
-            peak = measure(path, n_ctx, est.use_mmap, threads)
-            err = (est.total - peak) / peak
-            rows.append((quant, facts.file_size, n_ctx, est.use_mmap, est.total, peak, err))
-            print(
-                f"{quant:<7} ctx {n_ctx:>5} mmap {est.use_mmap!s:<5} "
-                f"estimate {est.total / 2**20:8.1f} MiB  measured {peak / 2**20:8.1f} MiB  "
-                f"error {err:+.1%}",
-                flush=True,
-            )
+            choices = [mmap_choice]
+            if mmap_choice is None and n_ctx == 2048:
+                # Also check the repack term: the same file with mmap forced the other way.
+                auto_mmap = estimate_memory(facts, LoadPlan(n_ctx=n_ctx), machine.cpu_features)
+                choices.append(not auto_mmap.use_mmap)
+            for choice in choices:
+                plan = LoadPlan(n_ctx=n_ctx, use_mmap=choice)
+                est = estimate_memory(facts, plan, machine.cpu_features)
+                peak = measure(path, n_ctx, est.use_mmap, threads)
+                err = (est.total - peak) / peak
+                rows.append((quant, facts.file_size, n_ctx, est.use_mmap, est.total, peak, err))
+                print(
+                    f"{quant:<7} ctx {n_ctx:>5} mmap {est.use_mmap!s:<5} "
+                    f"estimate {est.total / 2**20:8.1f} MiB  measured {peak / 2**20:8.1f} MiB  "
+                    f"error {err:+.1%}",
+                    flush=True,
+                )
 
     worst = max(abs(r[-1]) for r in rows)
     print(f"worst error {worst:.1%}")

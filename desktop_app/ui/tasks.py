@@ -36,6 +36,11 @@ class CancelToken:
         return self._event.is_set()
 
 
+# Relays without an owner are kept alive here until their result is delivered (GUI thread only):
+# otherwise Python could collect them before the queued signal reaches them.
+_unowned_relays: set[_Relay] = set()
+
+
 class _Relay(QObject):
     """Lives on the GUI thread; the worker emits through it, so ``_deliver`` (a slot of a GUI
     thread object) runs on the GUI thread via a queued connection."""
@@ -55,6 +60,7 @@ class _Relay(QObject):
 
     @Slot(object, object)
     def _deliver(self, result: Any, exc: BaseException | None) -> None:
+        _unowned_relays.discard(self)
         self.deleteLater()
         if exc is not None:
             if self._on_failure is not None:
@@ -106,6 +112,8 @@ class Op:
 
     def run_in(self, pool: QThreadPool) -> None:
         relay = _Relay(self._owner, self._on_success, self._on_failure)
+        if self._owner is None:
+            _unowned_relays.add(relay)
         pool.start(_Runnable(self._call, relay))
 
 
