@@ -17,7 +17,11 @@ def run_cli(*args: str, env_home: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, QUANTDESK_HOME=str(env_home))
     return subprocess.run(
         [sys.executable, "-m", "desktop_app", *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -80,14 +84,16 @@ def test_inspect_text(tiny_gguf: Path, app_home: Path) -> None:
 
 
 def test_fit_json(tiny_gguf: Path, app_home: Path) -> None:
-    proc = run_cli("fit", str(tiny_gguf), "--ctx", "2048", "--kv-type", "q8_0", "--json",
-                   env_home=app_home)
+    proc = run_cli(
+        "fit", str(tiny_gguf), "--ctx", "2048", "--kv-type", "q8_0", "--json", env_home=app_home
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     for key in ("weights", "kv_cache", "compute", "overhead", "total"):
         assert isinstance(data[key], int)
-    assert data["total"] == sum(data[k] for k in ("weights", "repack", "kv_cache", "compute",
-                                                  "overhead"))
+    assert data["total"] == sum(
+        data[k] for k in ("weights", "repack", "kv_cache", "compute", "overhead")
+    )
     assert data["verdict"] in ("fits", "tight", "does_not_fit")
     assert data["n_ctx"] == 2048
     assert data["kv_type"] == "q8_0"
@@ -108,8 +114,9 @@ def test_fit_text(tiny_gguf: Path, app_home: Path) -> None:
         (b"GGUF\x03\x00\x00\x00" + b"\xff" * 16, ("more tensors",)),
     ],
 )
-def test_bad_files_give_one_line(tmp_path: Path, app_home: Path, content: bytes,
-                                 words: tuple[str, ...]) -> None:
+def test_bad_files_give_one_line(
+    tmp_path: Path, app_home: Path, content: bytes, words: tuple[str, ...]
+) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(content)
     for command in ("inspect", "fit"):
@@ -123,8 +130,9 @@ def test_truncated_model(tiny_gguf: Path, tmp_path: Path, app_home: Path) -> Non
 
 
 def test_missing_and_directory(tmp_path: Path, app_home: Path) -> None:
-    assert_one_line_error(run_cli("inspect", str(tmp_path / "nope.gguf"), env_home=app_home),
-                          "no such file")
+    assert_one_line_error(
+        run_cli("inspect", str(tmp_path / "nope.gguf"), env_home=app_home), "no such file"
+    )
     assert_one_line_error(run_cli("fit", str(tmp_path), env_home=app_home), "folder")
 
 
@@ -140,6 +148,7 @@ def test_make_model(tmp_path: Path, app_home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
     assert (tmp_path / "made-Q8_0.gguf").exists()
-    info = json.loads(run_cli("inspect", str(tmp_path / "made-Q8_0.gguf"), "--json",
-                              env_home=app_home).stdout)
+    info = json.loads(
+        run_cli("inspect", str(tmp_path / "made-Q8_0.gguf"), "--json", env_home=app_home).stdout
+    )
     assert info["quant"] == "Q8_0"

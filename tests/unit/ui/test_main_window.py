@@ -19,8 +19,9 @@ def make_window(qtbot: QtBot, services: Services) -> MainWindow:
     return window
 
 
-def test_sidebar_lists_every_page_and_disables_unbuilt_ones(qtbot: QtBot,
-                                                            services: Services) -> None:
+def test_sidebar_lists_every_page_and_disables_unbuilt_ones(
+    qtbot: QtBot, services: Services
+) -> None:
     window = make_window(qtbot, services)
     names = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
     assert names[:2] == ["This machine", "Model file"]
@@ -33,8 +34,9 @@ def test_sidebar_lists_every_page_and_disables_unbuilt_ones(qtbot: QtBot,
     qtbot.waitUntil(lambda: window.machine_page.guide_view.model().rowCount() > 0, timeout=15000)
 
 
-def test_machine_page_shows_facts_and_what_fits(qtbot: QtBot, services: Services,
-                                                qtmodeltester: object) -> None:
+def test_machine_page_shows_facts_and_what_fits(
+    qtbot: QtBot, services: Services, qtmodeltester: object
+) -> None:
     window = make_window(qtbot, services)
     page = window.machine_page
     model = page.guide_view.model()
@@ -49,9 +51,9 @@ def test_machine_page_shows_facts_and_what_fits(qtbot: QtBot, services: Services
     assert "does not fit" in last
 
 
-def test_open_model_shows_facts_and_live_fit(qtbot: QtBot, services: Services,
-                                             tiny_models: dict[str, Path],
-                                             qtmodeltester: object) -> None:
+def test_open_model_shows_facts_and_live_fit(
+    qtbot: QtBot, services: Services, tiny_models: dict[str, Path], qtmodeltester: object
+) -> None:
     window = make_window(qtbot, services)
     page = window.model_page
     page.open_path(str(tiny_models["Q4_K_M"]))
@@ -74,9 +76,9 @@ def test_open_model_shows_facts_and_live_fit(qtbot: QtBot, services: Services,
     assert all(model.row_at(r).verdict is Verdict.FITS for r in range(model.rowCount()))
 
 
-def test_bad_file_shows_a_message_and_the_app_keeps_running(qtbot: QtBot, services: Services,
-                                                            tmp_path: Path,
-                                                            tiny_gguf: Path) -> None:
+def test_bad_file_shows_a_message_and_the_app_keeps_running(
+    qtbot: QtBot, services: Services, tmp_path: Path, tiny_gguf: Path
+) -> None:
     window = make_window(qtbot, services)
     page = window.model_page
     bad = tmp_path / "renamed.gguf"

@@ -47,8 +47,9 @@ def test_failure_carries_the_exception(qtbot: QtBot, pool: QThreadPool) -> None:
 
 
 @pytest.mark.allow_log_errors
-def test_unhandled_failure_is_logged(qtbot: QtBot, pool: QThreadPool,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_unhandled_failure_is_logged(
+    qtbot: QtBot, pool: QThreadPool, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom() -> None:
         raise RuntimeError("nobody listens")
 
