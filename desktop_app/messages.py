@@ -6,6 +6,8 @@ dialogs say the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from desktop_app.core.errors import FileAccessError, QuantDeskError, QuantizeError
 
 _GGUF_PROBLEMS = {
@@ -65,3 +67,43 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"{where}{exc.strerror or exc}"
     return f"{where}{exc}"
+
+
+_ENGINE_FAILURES = {
+    "file_invalid": "the file is not a valid model",
+    "does_not_fit": "the model does not fit in the memory available",
+    "load_failed": "llama.cpp could not load this model",
+    "not_loaded": "no model is loaded",
+    "busy": "the model is still answering; wait or stop it first",
+    "prompt_too_long": "the message is longer than the model's context",
+    "template_failed": "the model's chat template failed",
+    "generation_failed": "generation failed",
+    "worker_crashed": "the model process stopped unexpectedly",
+    "cancelled": "cancelled",
+    "bad_request": "the request was not understood",
+}
+
+
+def describe_engine_failure(
+    code: str,
+    detail: str = "",
+    facts: Mapping[str, object] | None = None,
+) -> str:
+    """A sentence for a Failed event from a model worker."""
+    facts = facts or {}
+    text = _ENGINE_FAILURES.get(str(code), str(code))
+    text = text[0].upper() + text[1:]
+    if str(code) == "worker_crashed":
+        how = facts.get("signal") or (
+            f"exit code {facts.get('exit_code')}" if facts.get("exit_code") is not None else ""
+        )
+        return (
+            f"{text}{f' ({how})' if how else ''}. Your conversation is saved; "
+            "load the model again to continue."
+        )
+    if str(code) == "prompt_too_long" and "prompt_tokens" in facts:
+        return (
+            f"{text}: {facts['prompt_tokens']} tokens for a context of {facts.get('n_ctx')}. "
+            "Shorten it or load the model with a longer context."
+        )
+    return f"{text}: {detail}" if detail else f"{text}."

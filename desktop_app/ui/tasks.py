@@ -121,7 +121,8 @@ class Pools:
     """The app's named thread pools, created once in app.py and awaited on shutdown.
 
     ``io`` reads files and estimates; ``heavy`` (one thread) serialises jobs that write large
-    files or compete for cores, so they never run two at a time.
+    files or compete for cores, so they never run two at a time; ``db`` (one thread that never
+    expires) runs every chat-history call in submission order on the same thread.
     """
 
     def __init__(self) -> None:
@@ -129,10 +130,17 @@ class Pools:
         self.io.setMaxThreadCount(4)
         self.heavy = QThreadPool()
         self.heavy.setMaxThreadCount(1)
+        self.db = QThreadPool()
+        self.db.setMaxThreadCount(1)
+        self.db.setExpiryTimeout(-1)
+
+    def all(self) -> tuple[QThreadPool, ...]:
+        return (self.io, self.heavy, self.db)
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         ok = True
-        for pool in (self.io, self.heavy):
-            pool.clear()
+        for pool in self.all():
+            if pool is not self.db:  # queued history writes must still reach the disk
+                pool.clear()
             ok = pool.waitForDone(timeout_ms) and ok
         return ok

@@ -17,6 +17,6 @@ def services(qapp: object) -> Iterator[Services]:
     svc = Services(paths=AppPaths.default().ensure(), pools=pools)
     yield svc
     # Every test must leave its background work finished (napari-style dangling check).
-    busy = pools.io.activeThreadCount() + pools.heavy.activeThreadCount()
+    busy = sum(pool.activeThreadCount() for pool in pools.all())
     assert pools.shutdown(10_000), "background work still running after the test"
     assert busy == 0, f"{busy} background task(s) were still running when the test ended"

@@ -1,0 +1,266 @@
+"""Messages between the app and a model worker process.
+
+Every loaded model runs in its own spawned process (a native abort in llama.cpp then kills only
+that worker). The app sends *requests*; the worker answers with *events*. Both are frozen
+dataclasses of plain data, pickled over a multiprocessing Pipe. Each request carries a
+``request_id``; every event a request causes carries the same id, and each request ends with
+exactly one terminal event: ``Done`` (generate/score), ``Loaded``, ``Tokens``, ``Text``,
+``Unloaded`` or ``Failed``.
+
+Scoring (per-position log-probabilities for Compare) is a later request type on the same worker;
+``ScoreRequest`` is reserved here so the protocol does not change shape when it arrives.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How to load a model. Defaults are the engine's deliberate choices (see engine/README)."""
+
+    path: str
+    n_ctx: int = 4096
+    n_threads: int | None = None  # None: hardware.default_threads()
+    n_threads_batch: int | None = None  # None: all physical cores (prompt processing scales)
+    n_batch: int = 512
+    n_ubatch: int = 512
+    kv_type: str = "f16"  # f16, q8_0, q4_0 (quantized V needs flash attention)
+    flash_attn: bool = True
+    n_gpu_layers: int = 0
+    seed: int = 0
+    # None = mmap unless the file holds tensors llama.cpp repacks (fit.LoadPlan.resolved_mmap).
+    use_mmap: bool | None = None
+    use_mlock: bool = False
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int | None = None  # None: a fresh seed per reply
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    top_logprobs: int = 0  # >0: each Token event carries that many alternatives
+
+
+SAMPLING_PRESETS: dict[str, SamplingParams] = {
+    # Greedy: the same prompt always gives the same answer (Compare's default).
+    "Precise": SamplingParams(temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0),
+    "Balanced": SamplingParams(),
+    "Creative": SamplingParams(
+        temperature=1.0, top_p=0.95, top_k=100, min_p=0.02, repeat_penalty=1.05
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system", "user", "assistant"
+    content: str
+
+
+# --- requests (app -> worker) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    request_id: int
+    settings: LoadSettings
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Either ``messages`` (formatted with the model's chat template) or a raw ``prompt``."""
+
+    request_id: int
+    sampling: SamplingParams
+    messages: tuple[ChatMessage, ...] | None = None
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenizeRequest:
+    request_id: int
+    text: str
+    add_bos: bool = False
+    special: bool = False  # user text is never parsed for control tokens
+
+
+@dataclass(frozen=True)
+class DetokenizeRequest:
+    request_id: int
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CountChatTokensRequest:
+    """How many tokens ``messages`` take once formatted (the context gauge)."""
+
+    request_id: int
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Reserved for Compare: log-probabilities of ``tokens`` position by position."""
+
+    request_id: int
+    tokens: tuple[int, ...]
+    top_k: int = 0
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """Stop the running generate/score request; it ends with Done(finish_reason="cancelled")."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class UnloadRequest:
+    request_id: int
+
+
+Request = (
+    LoadRequest
+    | GenerateRequest
+    | TokenizeRequest
+    | DetokenizeRequest
+    | CountChatTokensRequest
+    | ScoreRequest
+    | CancelRequest
+    | UnloadRequest
+)
+
+# --- events (worker -> app) ---------------------------------------------------------------------
+
+
+class ErrorCode(enum.StrEnum):
+    FILE_INVALID = "file_invalid"  # the GGUF pre-check refused it
+    DOES_NOT_FIT = "does_not_fit"
+    LOAD_FAILED = "load_failed"  # llama.cpp refused it after the pre-check passed
+    NOT_LOADED = "not_loaded"
+    BUSY = "busy"  # a generate request while another runs
+    PROMPT_TOO_LONG = "prompt_too_long"
+    TEMPLATE_FAILED = "template_failed"  # the model's template failed; fallback used if possible
+    GENERATION_FAILED = "generation_failed"
+    WORKER_CRASHED = "worker_crashed"
+    CANCELLED = "cancelled"
+    BAD_REQUEST = "bad_request"
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    request_id: int
+    fraction: float
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    n_ctx: int
+    n_ctx_train: int
+    n_vocab: int
+    n_threads: int
+    n_threads_batch: int
+    use_mmap: bool
+    flash_attn: bool
+    kv_type: str
+    chat_template: str  # "model" (its own template) or "fallback"
+    bos_token: str
+    eos_token: str
+    load_seconds: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    request_id: int
+    info: ModelInfo
+
+
+@dataclass(frozen=True)
+class TopToken:
+    token_id: int
+    text: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class Token:
+    request_id: int
+    token_id: int
+    text: str  # complete UTF-8 text released by this token (may be "" while a char is split)
+    prob: float  # probability the model gave the chosen token (after temperature 1 softmax)
+    top: tuple[TopToken, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    prompt_tokens: int
+    generated_tokens: int
+    ttft_s: float  # request received -> first token sampled
+    prompt_tps: float
+    gen_tps: float  # first generated token to last, like llama-bench
+    rss_bytes: int
+    finish_reason: str  # "stop" (EOG or stop string), "length", "cancelled"
+    dropped_messages: int = 0  # oldest turns left out to fit the context
+
+
+@dataclass(frozen=True)
+class Done:
+    request_id: int
+    text: str
+    stats: GenerationStats
+
+
+@dataclass(frozen=True)
+class Tokens:
+    request_id: int
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Text:
+    request_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    request_id: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    request_id: int
+    code: ErrorCode
+    detail: str = ""
+    # Extra facts for the message (e.g. memory numbers for DOES_NOT_FIT, exit code for a crash).
+    facts: dict[str, int | float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Not tied to the end of a request: template fallback used, oldest turns dropped, etc."""
+
+    request_id: int
+    code: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Log:
+    level: int  # Python logging level
+    line: str
+
+
+Event = LoadProgress | Loaded | Token | Done | Tokens | Text | Unloaded | Failed | Notice | Log
