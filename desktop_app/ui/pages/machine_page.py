@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -22,6 +21,7 @@ from desktop_app.messages import describe_error
 from desktop_app.ui.models.size_guide_model import SizeGuideModel
 from desktop_app.ui.services import Services
 from desktop_app.ui.tasks import Op
+from desktop_app.ui.widgets.facts_form import FactsForm
 
 CONTEXT_CHOICES = (2048, 4096, 8192, 16384, 32768)
 
@@ -37,23 +37,19 @@ class MachinePage(QWidget):
         self._summary = QLabel("Reading this machine's facts…")
         self._summary.setWordWrap(True)
 
-        facts_box = QGroupBox("Hardware")
-        self._form = QFormLayout(facts_box)
-        self._fields: dict[str, QLabel] = {}
-        for key, label in (
-            ("ram", "Memory"),
-            ("swap", "Swap"),
-            ("cpu", "Processor"),
-            ("cores", "Cores"),
-            ("features", "CPU features"),
-            ("disk", "Models disk"),
-            ("os", "System"),
-        ):
-            value = QLabel("…")
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setWordWrap(True)
-            self._fields[key] = value
-            self._form.addRow(label, value)
+        facts_box = FactsForm(
+            "Hardware",
+            [
+                ("ram", "Memory"),
+                ("swap", "Swap"),
+                ("cpu", "Processor"),
+                ("cores", "Cores"),
+                ("features", "CPU features"),
+                ("disk", "Models disk"),
+                ("os", "System"),
+            ],
+        )
+        self._fields = facts_box.fields
 
         guide_box = QGroupBox("What fits: well-known models by quantization")
         self._ctx = QComboBox()

@@ -12,7 +12,6 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -34,6 +33,7 @@ from desktop_app.ui.models.quant_table import QuantRow, QuantTableModel
 from desktop_app.ui.services import Services
 from desktop_app.ui.tasks import Op
 from desktop_app.ui.theme import badge_style, verdict_text
+from desktop_app.ui.widgets.facts_form import FactsForm
 from desktop_app.ui.widgets.memory_bar import SEGMENT_LABELS, MemoryBar
 
 CTX_STEP = 256
@@ -81,31 +81,26 @@ class ModelPage(QWidget):
         header.addStretch(1)
         header.addWidget(self.open_button)
 
-        facts_box = QGroupBox("Facts")
-        self._facts_form = QFormLayout(facts_box)
-        self._fact_labels: dict[str, QLabel] = {}
-        for key, label in (
-            ("file", "File"),
-            ("name", "Name"),
-            ("arch", "Architecture"),
-            ("params", "Parameters"),
-            ("quant", "Quantization"),
-            ("bpw", "Bits per weight"),
-            ("ctx", "Trained context"),
-            ("shape", "Layers / embedding"),
-            ("heads", "Heads (KV heads)"),
-            ("kvlen", "Key / value length"),
-            ("swa", "Sliding window"),
-            ("vocab", "Vocabulary"),
-            ("template", "Chat template"),
-            ("tensors", "Tensor types"),
-        ):
-            value = QLabel("—")
-            value.setTextFormat(Qt.TextFormat.PlainText)  # names come from untrusted files
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self._fact_labels[key] = value
-            self._facts_form.addRow(label, value)
+        facts_box = FactsForm(
+            "Facts",
+            [
+                ("file", "File"),
+                ("name", "Name"),
+                ("arch", "Architecture"),
+                ("params", "Parameters"),
+                ("quant", "Quantization"),
+                ("bpw", "Bits per weight"),
+                ("ctx", "Trained context"),
+                ("shape", "Layers / embedding"),
+                ("heads", "Heads (KV heads)"),
+                ("kvlen", "Key / value length"),
+                ("swa", "Sliding window"),
+                ("vocab", "Vocabulary"),
+                ("template", "Chat template"),
+                ("tensors", "Tensor types"),
+            ],
+        )
+        self._fact_labels = facts_box.fields
 
         fit_box = QGroupBox("Memory at this context")
         self.ctx_slider = QSlider(Qt.Orientation.Horizontal)
