@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from desktop_app.core.chat_store import ChatImportError, ChatStoreError
 from desktop_app.core.errors import FileAccessError, QuantDeskError, QuantizeError
+from desktop_app.core.library.errors import LibraryError
 
 _GGUF_PROBLEMS = {
     "empty": "the file is empty (0 bytes)",
@@ -38,6 +40,24 @@ _GGUF_PROBLEMS = {
     "data_past_eof": "tensor data runs past the end of the file (truncated download?)",
 }
 
+_STORE_PROBLEMS = {
+    "read_only": "the chat history file or its folder is read-only",
+    "newer_schema": "the chat history was written by a newer QuantDesk; it was left untouched",
+    "foreign_database": "the chat history file belongs to another program; it was left untouched",
+    "busy": "the chat history is in use by another QuantDesk window",
+    "disk_full": "the disk is full; the last change was not saved",
+    "corrupt": "the chat history database is damaged",
+    "too_big": "the text is too large to store",
+    "not_found": "that conversation or message no longer exists",
+}
+
+_IMPORT_PROBLEMS = {
+    "not_json": "the file is not JSON",
+    "too_large": "the file is too large to import",
+    "wrong_format": "the file is not a QuantDesk chat export",
+    "unsupported_version": "the export comes from a newer QuantDesk",
+}
+
 _FILE_PROBLEMS = {
     "not_found": "no such file",
     "is_directory": "this is a folder, not a model file",
@@ -55,11 +75,18 @@ def describe_error(exc: BaseException) -> str:
     if problem is not None:
         text = _GGUF_PROBLEMS.get(str(problem), f"invalid GGUF file ({problem})")
         return f"{where}{text}"
+    if isinstance(exc, ChatImportError):
+        text = _IMPORT_PROBLEMS.get(exc.code, f"the chat file is invalid ({exc.code})")
+        return f"{where}{text}{f' at {exc.field}' if exc.field else ''}"
+    if isinstance(exc, ChatStoreError) and exc.code in _STORE_PROBLEMS:
+        return f"{where}{_STORE_PROBLEMS[exc.code]}"
     if isinstance(exc, FileAccessError):
         return f"{where}{_FILE_PROBLEMS.get(exc.code, exc.code)}"
     if isinstance(exc, QuantizeError):
         reason = f": {exc.reason}" if exc.reason else ""
         return f"{where}quantization failed{reason}"
+    if isinstance(exc, LibraryError):
+        return f"{where}{_LIBRARY_PROBLEMS.get(exc.code, exc.code)}"
     if isinstance(exc, QuantDeskError):
         return f"{where}{exc.detail or exc.code}"
     if isinstance(exc, MemoryError):
@@ -67,6 +94,55 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"{where}{exc.strerror or exc}"
     return f"{where}{exc}"
+
+
+_LIBRARY_PROBLEMS = {
+    "not_own": "not in QuantDesk's models folder; QuantDesk deletes only its own files",
+    "exists": "a file with this name is already there; nothing was overwritten",
+    "not_found": "no such file",
+    "not_a_file": "this is not a model file",
+    "bad_name": "this name cannot be used as a file name",
+    "is_symlink": "this is a link to another app's file; copy or link it instead of moving",
+    "cross_device": "hard links only work within one disk; copy the file instead",
+    "unsupported": "this disk or system does not allow that; copy the file instead",
+    "permission_denied": "permission denied (is the model still loaded?)",
+    "io_error": "the disk reported an error",
+}
+
+# Why a library entry cannot be used (ModelEntry.broken_reason / Variant.broken_reason).
+_BROKEN_EXTRA = {
+    "missing_shards": "some parts of this split model are missing",
+    "internal_error": "the file could not be read (unexpected error, see the log)",
+}
+
+_SCAN_PROBLEMS = {
+    "permission_denied": "permission denied",
+    "symlink_loop": "symbolic link loop",
+    "broken_link": "symbolic link to a missing file",
+    "vanished": "deleted while scanning",
+    "io_error": "could not be read",
+    "not_a_folder": "not a folder",
+    "not_a_file": "not a regular file",
+    "bad_manifest": "damaged Ollama manifest",
+    "bad_digest": "Ollama manifest with an invalid digest (ignored for safety)",
+    "unsafe_blob_path": "Ollama blob outside the blob folder (ignored for safety)",
+    "missing_blob": "Ollama model file missing",
+    "hf_cache_corrupt": "damaged Hugging Face cache entry",
+}
+
+
+def describe_broken_reason(reason: str) -> str:
+    """Why a library entry is unusable: a GGUF problem, file access code or library reason."""
+    return (
+        _GGUF_PROBLEMS.get(reason)
+        or _FILE_PROBLEMS.get(reason)
+        or _BROKEN_EXTRA.get(reason)
+        or f"unusable ({reason})"
+    )
+
+
+def describe_scan_problem(code: str) -> str:
+    return _SCAN_PROBLEMS.get(code, code)
 
 
 _ENGINE_FAILURES = {

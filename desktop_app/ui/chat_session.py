@@ -40,6 +40,8 @@ class _Ids:
     conversation: int | None = None
     reply: int | None = None
     entries: list[_Entry] = field(default_factory=list)
+    # "Edit last": the user message being rewritten; the next send replaces its text.
+    editing: _Entry | None = None
 
 
 class ChatSession(QObject):
@@ -82,7 +84,7 @@ class ChatSession(QObject):
         op.run_in(self._services.pools.db)
 
     def open_store(self) -> None:
-        path = self._services.paths.data / "chats.sqlite3"
+        path = self._services.paths.data / "chat_history.sqlite3"
 
         def open_it() -> ChatStore:
             store = ChatStore.open(path)
@@ -120,7 +122,7 @@ class ChatSession(QObject):
 
     def refresh_list(self, query: str = "") -> None:
         if query.strip():
-            self._db(lambda s: [hit[0] for hit in s.search(query)], self._emit_list)
+            self._db(lambda s: [hit.conversation for hit in s.search(query)], self._emit_list)
         else:
             self._db(lambda s: s.list_conversations(), self._emit_list)
 
@@ -200,12 +202,18 @@ class ChatSession(QObject):
 
     def add_user_message(self, text: str, model_path: str = "") -> None:
         ids = self._ids
+        editing, ids.editing = ids.editing, None
         entry = _Entry("user", text)
         ids.entries.append(entry)
         title = " ".join(text.split())[:TITLE_LENGTH] or "New chat"
         created = ids.conversation is None
 
         def store_it(store: ChatStore) -> None:
+            if editing is not None and editing.id is not None:
+                # Edit and resend: the old message keeps its place, later ones are gone.
+                store.edit_message(editing.id, text, drop_later=True)
+                entry.id = editing.id
+                return
             if ids.conversation is None:
                 conv = store.create_conversation(title, model_path=model_path or None)
                 ids.conversation = conv.id
@@ -264,13 +272,9 @@ class ChatSession(QObject):
             return None
         removed = ids.entries[index]
         del ids.entries[index:]
-
-        def drop(store: ChatStore) -> None:
-            if removed.id is not None:
-                store.truncate_after(removed.id)
-                store.delete_message(removed.id)
-
-        self._db(drop)
+        ids.editing = removed
+        # The replies to it go now; its own text is replaced when the edit is sent.
+        self._db(lambda s: removed.id is not None and s.truncate_after(removed.id))
         return removed.content
 
     # --- recent models ----------------------------------------------------------------------
