@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app import __version__
+from desktop_app.cli_engine import add_engine_commands
+from desktop_app.cli_library import cmd_list, cmd_rm
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.formatting import human_bytes, human_count
 from desktop_app.messages import describe_error
@@ -179,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flash-attn", action="store_true", help="estimate without flash attention")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("list", help="every model on this machine: QuantDesk's and other apps'")
+    p.add_argument("--folder", action="append", help="also scan this folder (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("rm", help="delete a model file from QuantDesk's own models folder")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_rm)
+
+    add_engine_commands(sub)
 
     dev = sub.add_parser("dev", help="developer tools")
     dev_sub = dev.add_subparsers(dest="dev_command", metavar="TOOL", required=True)

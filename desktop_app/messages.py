@@ -177,6 +177,10 @@ def describe_engine_failure(
             f"{text}{f' ({how})' if how else ''}. Your conversation is saved; "
             "load the model again to continue."
         )
+    if str(code) == "file_invalid" and "problem" in facts:
+        problem = str(facts["problem"])
+        reason = _GGUF_PROBLEMS.get(problem) or _FILE_PROBLEMS.get(problem) or problem
+        return f"Could not load the model: {reason}."
     if str(code) == "prompt_too_long" and "prompt_tokens" in facts:
         return (
             f"{text}: {facts['prompt_tokens']} tokens for a context of {facts.get('n_ctx')}. "

@@ -41,10 +41,9 @@ class EngineBridge(QObject):
 
     @property
     def worker(self) -> ModelWorker:
-        """The worker process, started on first use."""
+        """The worker process, spawned on first use (spawning returns at once)."""
         if self._worker is None:
             self._worker = ModelWorker(on_event=self._on_worker_event)
-            self._worker.start()
         return self._worker
 
     @property

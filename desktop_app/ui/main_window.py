@@ -7,7 +7,7 @@ tooltip, so nothing pretends to work.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
 from desktop_app import __version__
 from desktop_app.core.hardware import memory_snapshot
 from desktop_app.formatting import human_bytes
+from desktop_app.ui.pages.chat_page import ChatPage
 from desktop_app.ui.pages.machine_page import MachinePage
 from desktop_app.ui.pages.model_page import ModelPage
 from desktop_app.ui.services import Services
 
 # Sidebar entries of pages later versions add, in product order (shown disabled).
-PLANNED_PAGES = ("Discover", "Library", "Chat", "Compare", "Convert", "Downloads", "Settings")
+PLANNED_PAGES = ("Discover", "Library", "Compare", "Convert", "Downloads", "Settings")
 STATUS_INTERVAL_MS = 2000
 
 
@@ -39,6 +40,7 @@ class MainWindow(QMainWindow):
 
         self.machine_page = MachinePage(services)
         self.model_page = ModelPage(services)
+        self.chat_page = ChatPage(services)
         self.pages = QStackedWidget()
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -46,6 +48,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setFixedWidth(190)
         self._add_page("This machine", self.machine_page)
         self._add_page("Model file", self.model_page)
+        self._add_page("Chat", self.chat_page)
         for name in PLANNED_PAGES:
             item = QListWidgetItem(name)
             item.setFlags(Qt.ItemFlag.NoItemFlags)  # visible, not selectable
@@ -79,6 +82,11 @@ class MainWindow(QMainWindow):
         file_menu.addAction(open_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        # Workers end and the reply in progress is saved before the window goes.
+        self.chat_page.shutdown()
+        super().closeEvent(event)
 
     def _add_page(self, name: str, page: QWidget) -> None:
         self.pages.addWidget(page)

@@ -119,13 +119,32 @@ class ScoreRequest:
 
 @dataclass(frozen=True)
 class CancelRequest:
-    """Stop the running generate/score request; it ends with Done(finish_reason="cancelled")."""
+    """Stop the running generate/score request; it ends with Done(finish_reason="cancelled").
+
+    ``request_id`` names the request to stop (0: whatever runs). A cancel has no reply of its
+    own; a load being cancelled ends with Failed(CANCELLED), a queued request likewise.
+    """
 
     request_id: int
 
 
 @dataclass(frozen=True)
 class UnloadRequest:
+    request_id: int
+
+
+@dataclass(frozen=True)
+class ShutdownRequest:
+    """Cancel what runs, answer queued requests with Failed(CANCELLED), free the model, exit."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class _CrashForTest:
+    """Test hook: the worker calls os.abort(). Honoured only when the worker's environment has
+    QUANTDESK_ENGINE_TEST_HOOKS=1 (otherwise Failed(BAD_REQUEST))."""
+
     request_id: int
 
 
@@ -138,6 +157,7 @@ Request = (
     | ScoreRequest
     | CancelRequest
     | UnloadRequest
+    | ShutdownRequest
 )
 
 # --- events (worker -> app) ---------------------------------------------------------------------
@@ -213,6 +233,7 @@ class GenerationStats:
     rss_bytes: int
     finish_reason: str  # "stop" (EOG or stop string), "length", "cancelled"
     dropped_messages: int = 0  # oldest turns left out to fit the context
+    peak_rss_bytes: int = 0  # the worker's peak RSS so far (0 where the OS does not say)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,8 @@ class ChatPage(QWidget):
         self.gauge.setFormat("%v / %m tokens")
         self.gauge.setRange(0, 1)
         self.gauge.setValue(0)
-        self.gauge.setMaximumWidth(220)
+        self.gauge.setMinimumWidth(190)
+        self.gauge.setMaximumWidth(240)
         self.reply_stats = QLabel("")
 
         buttons = QHBoxLayout()
@@ -178,7 +179,7 @@ class ChatPage(QWidget):
     def _on_load_refused(self, exc: BaseException, path: str, n_ctx: int, threads: int) -> None:
         self.model_bar.set_loading(None)
         if isinstance(exc, DoesNotFitError):
-            fit = exc.estimate
+            fit = exc.fit
             answer = QMessageBox.warning(
                 self,
                 "Model does not fit",
@@ -325,11 +326,14 @@ class ChatPage(QWidget):
                     warning=True,
                 )
             elif event.code == "template_fallback":
-                self._show_banner(
-                    "The model's own chat template failed, so a generic one is "
-                    f"used ({event.detail}).",
-                    warning=True,
-                )
+                if event.detail == "no chat template":
+                    text = "This model has no chat template of its own; a generic one is used."
+                else:
+                    text = (
+                        "The model's own chat template failed, so a generic one is used "
+                        f"({event.detail})."
+                    )
+                self._show_banner(text, warning=True)
         elif isinstance(event, Failed):
             self._on_failed(event)
 

@@ -35,7 +35,7 @@ class ModelBar(QWidget):
         self._start_dir = start_dir
         self._loaded = False
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(260)
+        self.model_combo.setMinimumWidth(200)
         self.model_combo.setPlaceholderText("Choose a model…")
         self.browse_button = QPushButton("Open model file…")
         self.browse_button.clicked.connect(self._on_browse_clicked)
@@ -56,6 +56,8 @@ class ModelBar(QWidget):
         self.progress.setMaximumWidth(140)
         self.progress.hide()
         self.status = QLabel("No model loaded")
+        self.status.setWordWrap(True)
+        self.status.setMinimumWidth(120)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.model_combo, 2)

@@ -16,7 +16,10 @@ def services(qapp: object) -> Iterator[Services]:
     pools = Pools()
     svc = Services(paths=AppPaths.default().ensure(), pools=pools)
     yield svc
-    # Every test must leave its background work finished (napari-style dangling check).
-    busy = sum(pool.activeThreadCount() for pool in pools.all())
+    # Close windows first: closing ends model workers and queues the last history writes.
+    from PySide6.QtWidgets import QApplication
+
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+    # Then every background task must finish promptly (napari-style dangling-work check).
     assert pools.shutdown(10_000), "background work still running after the test"
-    assert busy == 0, f"{busy} background task(s) were still running when the test ended"

@@ -1,0 +1,107 @@
+"""The ``quantdesk list`` and ``quantdesk rm`` commands (registered in ``cli.py``).
+
+Kept apart from ``cli.py`` so the library's commands and their output format live in one
+place. No Qt; core modules are imported inside the commands to keep ``--help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.formatting import human_bytes
+from desktop_app.messages import describe_broken_reason, describe_scan_problem
+
+if TYPE_CHECKING:
+    from desktop_app.core.library.entries import LibrarySnapshot
+    from desktop_app.core.library.families import ModelFamily, Variant
+
+
+def _variant_json(family: ModelFamily, variant: Variant) -> dict[str, Any]:
+    locations = [loc for entry in variant.entries for loc in entry.paths]
+    return {
+        "family": family.name,
+        "family_key": family.key,
+        "repo": family.repo,
+        "quant": variant.quant_label,
+        "bits_per_weight": (
+            round(variant.bits_per_weight, 4) if variant.bits_per_weight is not None else None
+        ),
+        "size": variant.size,
+        "path": str(variant.path),
+        "source": variant.entries[0].paths[0].source_kind,
+        "own": variant.own,
+        "broken_reason": variant.broken_reason,
+        "shards": variant.shard_count,
+        "missing_shards": list(variant.missing_shards),
+        "locations": [
+            {"source": loc.source_kind, "name": loc.display_name, "path": str(loc.path)}
+            for loc in locations
+        ],
+    }
+
+
+def _scan(folders: list[str]) -> LibrarySnapshot:
+    from desktop_app.core.library.index import CACHE_FILE_NAME, LibraryIndex
+    from desktop_app.core.library.sources import default_sources
+    from desktop_app.core.paths import AppPaths
+
+    paths = AppPaths.default()
+    sources = default_sources([paths.models], folders=[Path(f) for f in folders])
+    return LibraryIndex(paths.cache / CACHE_FILE_NAME).scan(sources)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from desktop_app.core.library.families import group_families
+
+    snapshot = _scan(args.folder or [])
+    families = group_families(snapshot.entries)
+    if args.json:
+        data = {
+            "models": [_variant_json(f, v) for f in families for v in f.variants],
+            "problems": [
+                {"code": p.code, "source": p.source_kind, "path": p.path, "detail": p.detail}
+                for p in snapshot.problems
+            ],
+        }
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    rows = [
+        (
+            ",".join(dict.fromkeys(loc.source_kind for e in v.entries for loc in e.paths)),
+            f.name,
+            v.quant_label,
+            human_bytes(v.size),
+            str(v.path),
+            v.broken_reason,
+        )
+        for f in families
+        for v in f.variants
+    ]
+    if not rows:
+        print("No models found.")
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
+    for source, family, quant, size, path, broken in rows:
+        line = (
+            f"{source:<{widths[0]}}  {family:<{widths[1]}}  {quant:<{widths[2]}}  "
+            f"{size:>{widths[3]}}  {path}"
+        )
+        if broken:
+            line += f"  [broken: {describe_broken_reason(broken)}]"
+        print(line)
+    for problem in snapshot.problems:
+        print(f"skipped {problem.path}: {describe_scan_problem(problem.code)}")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from desktop_app.core.library.manage import delete_model
+    from desktop_app.core.paths import AppPaths
+
+    freed = delete_model(Path(args.path), [AppPaths.default().models])
+    print(f"deleted {args.path} ({human_bytes(freed)} freed)")
+    return 0

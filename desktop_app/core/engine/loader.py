@@ -1,0 +1,166 @@
+"""Loading a model inside the worker: pre-check the file, choose the settings, call llama.cpp.
+
+The engine's choices (each measured in ../shared/reference/backend-notes.md):
+
+* The GGUF header is validated in Python before llama.cpp reads the file, so a damaged or hostile
+  header ends in FILE_INVALID with a precise problem instead of whatever the C parser does.
+* mmap follows ``fit.LoadPlan``'s rule (off when llama.cpp would repack tensors: with mmap the
+  mapped original and the repacked copy would both stay resident), so the fit estimate and the
+  real load agree.
+* ``verbose=True`` on purpose: ``verbose=False`` makes llama-cpp-python dup2 fds 1 and 2 to
+  /dev/null process-wide during loads (section 7). llama.cpp's own log goes through
+  ``llama_backend``'s callback instead, and the worker routes Python's stdio to logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from desktop_app.core import llama_backend
+from desktop_app.core.chat_template import FALLBACK, ChatFormatter
+from desktop_app.core.engine.errors import EngineError
+from desktop_app.core.engine.native import engine_llama_class
+from desktop_app.core.engine.protocol import ChatMessage, ErrorCode, LoadSettings, ModelInfo
+from desktop_app.core.errors import FileAccessError, QuantDeskError
+from desktop_app.core.fit import LoadPlan, estimate_memory
+from desktop_app.core.gguf_file import GGUFError, read_gguf_header
+from desktop_app.core.hardware import default_threads
+from desktop_app.core.model_facts import facts_from_header
+
+log = logging.getLogger(__name__)
+
+# ggml type ids for the KV cache (ggml.h: GGML_TYPE_F16 = 1, GGML_TYPE_Q4_0 = 2, Q8_0 = 8).
+KV_TYPES: dict[str, int] = {"f16": 1, "q8_0": 8, "q4_0": 2}
+
+
+@dataclass
+class LoadedModel:
+    llm: Any  # EngineLlama
+    vocab: Any  # llama_vocab_p
+    info: ModelInfo
+    formatter: ChatFormatter
+    template_error: str  # why the model's template is not used ("" when it is)
+
+
+def resolve_threads(settings: LoadSettings) -> tuple[int, int]:
+    """Generation threads: physical cores - 1 (hardware.default_threads). Generation is memory
+    bound and one thread short of the core count keeps the GUI and OS from preempting OpenMP's
+    workers, which costs 2-10x (backend notes section 6; Llama's own default, half the cores,
+    loses 20-30%, performance.md). Prompt threads: every physical core, since prompt processing
+    is compute bound and short."""
+    physical = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    n_threads = settings.n_threads or default_threads()
+    n_threads_batch = settings.n_threads_batch or int(physical)
+    return max(1, n_threads), max(1, n_threads_batch)
+
+
+def _cpu_features() -> list[str]:
+    try:
+        return llama_backend.cpu_features_from_system_info(llama_backend.system_info())
+    except QuantDeskError:
+        return ["AVX2"]
+
+
+def _token_text(lc: Any, vocab: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    raw = lc.llama_vocab_get_text(vocab, token)
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw or "")
+
+
+def load_model(
+    settings: LoadSettings,
+    *,
+    progress: Callable[[float], bool],
+    cancelled: Callable[[], bool],
+    last_error: Callable[[], str],
+) -> LoadedModel:
+    """Load ``settings.path``; raises EngineError (FILE_INVALID, LOAD_FAILED, BAD_REQUEST,
+    CANCELLED). ``progress(fraction)`` returning False aborts the load."""
+    if settings.kv_type not in KV_TYPES:
+        raise EngineError(ErrorCode.BAD_REQUEST, f"kv_type {settings.kv_type!r}")
+    if settings.n_ctx < 1 or settings.n_batch < 1 or settings.n_ubatch < 1:
+        raise EngineError(ErrorCode.BAD_REQUEST, "n_ctx, n_batch and n_ubatch must be positive")
+    try:
+        header = read_gguf_header(settings.path)
+    except GGUFError as exc:
+        raise EngineError(ErrorCode.FILE_INVALID, str(exc), {"problem": exc.problem.value}) from exc
+    except FileAccessError as exc:
+        raise EngineError(ErrorCode.FILE_INVALID, exc.detail, {"problem": exc.code}) from exc
+    facts = facts_from_header(header, settings.path)
+    plan = LoadPlan(
+        n_ctx=settings.n_ctx,
+        kv_type=settings.kv_type,
+        flash_attn=settings.flash_attn,
+        n_batch=settings.n_batch,
+        n_ubatch=settings.n_ubatch,
+        use_mmap=settings.use_mmap,
+    )
+    use_mmap = estimate_memory(facts, plan, _cpu_features()).use_mmap
+    n_threads, n_threads_batch = resolve_threads(settings)
+
+    lc = llama_backend.llama()  # before Llama(): sets OMP_WAIT_POLICY and routes the log
+    started = time.perf_counter()
+    try:
+        llm = engine_llama_class()(
+            settings.path,
+            progress=progress,
+            n_ctx=settings.n_ctx,
+            n_batch=settings.n_batch,
+            n_ubatch=settings.n_ubatch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
+            flash_attn=settings.flash_attn,
+            type_k=KV_TYPES[settings.kv_type],
+            type_v=KV_TYPES[settings.kv_type],
+            use_mmap=use_mmap,
+            use_mlock=settings.use_mlock,
+            n_gpu_layers=settings.n_gpu_layers,
+            seed=settings.seed,
+            verbose=True,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        if cancelled():
+            raise EngineError(ErrorCode.CANCELLED, "load cancelled") from exc
+        raise EngineError(ErrorCode.LOAD_FAILED, last_error() or str(exc)) from exc
+    load_seconds = time.perf_counter() - started
+
+    vocab = lc.llama_model_get_vocab(llm.model)
+    bos_text = _token_text(lc, vocab, llm.token_bos())
+    eos_text = _token_text(lc, vocab, llm.token_eos())
+    raw_template = header.get("tokenizer.chat_template")
+    formatter = ChatFormatter(
+        raw_template if isinstance(raw_template, str) else None,
+        bos_token=bos_text,
+        eos_token=eos_text,
+    )
+    # One trial render decides what the model card says; a template that cannot format a plain
+    # user turn is not used at all (the same fallback every time rather than now and then).
+    trial = formatter.render([ChatMessage("user", "Hello")])
+    template_error = trial.error if trial.source == FALLBACK else ""
+    if trial.source == FALLBACK and formatter.source != FALLBACK:
+        formatter = ChatFormatter(None, bos_token=bos_text, eos_token=eos_text)
+
+    info = ModelInfo(
+        path=settings.path,
+        n_ctx=int(llm.n_ctx()),
+        n_ctx_train=int(lc.llama_model_n_ctx_train(llm.model)),
+        n_vocab=int(llm.n_vocab()),
+        n_threads=n_threads,
+        n_threads_batch=n_threads_batch,
+        use_mmap=use_mmap,
+        flash_attn=settings.flash_attn,
+        kv_type=settings.kv_type,
+        chat_template=trial.source,
+        bos_token=bos_text,
+        eos_token=eos_text,
+        load_seconds=load_seconds,
+        rss_bytes=int(psutil.Process().memory_info().rss),
+    )
+    return LoadedModel(llm, vocab, info, formatter, template_error)

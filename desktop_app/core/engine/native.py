@@ -1,0 +1,81 @@
+"""``llama_cpp.Llama`` with the two hooks the engine needs and ``Llama()`` does not expose.
+
+* Load progress: llama.cpp reports it through ``llama_model_params.progress_callback``, but
+  ``Llama.__init__`` builds its model params internally. The subclass turns ``model_params``
+  into a property whose setter adds our callback when ``__init__`` assigns the struct, before
+  llama.cpp sees it. Nothing global is patched. Returning False from the callback aborts the load.
+* Abort during a prompt: ``llama_set_abort_callback`` is polled by llama.cpp once per graph node
+  (hundreds of Python calls per decode), so it is installed only for multi-token batches (the
+  prompt), where a cancel must not wait for seconds, and removed for one-token generation steps,
+  where the engine checks for a cancel between tokens anyway.
+
+``tokens_evaluated`` counts tokens really decoded (``Llama.generate`` reuses a cached prefix), so
+prompt speed is measured on the work done.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from desktop_app.core import llama_backend
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def engine_llama_class() -> Any:
+    """The subclass, built on first use (importing llama_cpp loads the native library)."""
+    lc = llama_backend.llama()
+
+    class EngineLlama(lc.Llama):  # type: ignore[misc, name-defined]
+        def __init__(
+            self, *args: Any, progress: Callable[[float], bool] | None = None, **kwargs: Any
+        ) -> None:
+            def on_progress(fraction: float, _user_data: object) -> bool:
+                if progress is None:
+                    return True
+                try:
+                    return bool(progress(float(fraction)))
+                except Exception:  # an exception must not cross into C: keep loading
+                    log.warning("load progress callback failed", exc_info=True)
+                    return True
+
+            # Referenced from self: llama.cpp keeps only the raw function pointer.
+            self._progress_cb = lc.llama_progress_callback(on_progress)
+            self._abort_cb = lc.ggml_abort_callback(self._abort_requested)
+            self._no_abort_cb = lc.ggml_abort_callback()  # NULL: no polling at all
+            self._abort_installed = False
+            self.abort_check: Callable[[], bool] | None = None
+            self.tokens_evaluated = 0
+            super().__init__(*args, **kwargs)
+
+        @property
+        def model_params(self) -> Any:
+            return self._engine_model_params
+
+        @model_params.setter
+        def model_params(self, params: Any) -> None:
+            params.progress_callback = self._progress_cb
+            params.progress_callback_user_data = None
+            self._engine_model_params = params
+
+        def _abort_requested(self, _user_data: object) -> bool:
+            check = self.abort_check
+            try:
+                return bool(check is not None and check())
+            except Exception:  # noqa: BLE001 - must not cross into C; keep decoding
+                return False
+
+        def eval(self, tokens: Any) -> None:
+            want_abort = len(tokens) > 1 and self.abort_check is not None
+            if want_abort != self._abort_installed:
+                callback = self._abort_cb if want_abort else self._no_abort_cb
+                lc.llama_set_abort_callback(self.ctx, callback, None)
+                self._abort_installed = want_abort
+            super().eval(tokens)
+            self.tokens_evaluated += len(tokens)
+
+    return EngineLlama
