@@ -92,14 +92,16 @@ def disk_space(path: Path | str) -> tuple[int, int]:
 
 
 def default_threads(physical_cores: int | None = None) -> int:
-    """Generation threads: physical cores minus one left for the GUI and the OS, at least one.
+    """Generation threads: physical cores minus one, at least one.
 
-    More threads than free cores makes OpenMP-backed generation several times slower (backend
-    notes section 6); llama_cpp.Llama's own default (half the cores) loses 20-30% on idle machines.
-    The engine issue benchmarks this choice.
+    The spare core keeps the GUI, the OS and the worker's own Python loop off the generation
+    threads: with OpenMP, one busy core shared with a generation thread makes every token wait
+    (backend notes section 6). Measured here (2 cores): 1 generation thread beat 2 threads by
+    5-35% through the engine (benchmarks/RESULTS.md, engine speed). Prompt processing, which is
+    compute bound and short, uses every physical core (engine loader).
     """
     cores = physical_cores or psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    return max(1, cores - 1) if cores > 2 else cores
+    return max(1, cores - 1)
 
 
 def _cpu_model() -> str:
