@@ -28,10 +28,3 @@ def test_platform_folders_without_override(monkeypatch: pytest.MonkeyPatch) -> N
     assert "QuantDesk" in str(paths.config)
     assert not str(paths.data).startswith(str(Path.home() / ".local"))
 
-
-def test_default_threads_leave_one_core_free() -> None:
-    from desktop_app.core.hardware import default_threads
-
-    assert default_threads(1) == 1
-    assert default_threads(2) == 1
-    assert default_threads(8) == 7
