@@ -22,12 +22,13 @@ from desktop_app import __version__
 from desktop_app.core.hardware import memory_snapshot
 from desktop_app.formatting import human_bytes
 from desktop_app.ui.pages.chat_page import ChatPage
+from desktop_app.ui.pages.library_page import LibraryPage
 from desktop_app.ui.pages.machine_page import MachinePage
 from desktop_app.ui.pages.model_page import ModelPage
 from desktop_app.ui.services import Services
 
 # Sidebar entries of pages later versions add, in product order (shown disabled).
-PLANNED_PAGES = ("Discover", "Library", "Compare", "Convert", "Downloads", "Settings")
+PLANNED_PAGES = ("Discover", "Compare", "Convert", "Downloads", "Settings")
 STATUS_INTERVAL_MS = 2000
 
 
@@ -41,6 +42,11 @@ class MainWindow(QMainWindow):
         self.machine_page = MachinePage(services)
         self.model_page = ModelPage(services)
         self.chat_page = ChatPage(services)
+        self.library_page = LibraryPage(services)
+        self.library_page.set_compare_available(
+            False, "Compare is not available in this version yet."
+        )
+        self.library_page.open_in_chat.connect(self._on_open_in_chat)
         self.pages = QStackedWidget()
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -48,6 +54,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setFixedWidth(190)
         self._add_page("This machine", self.machine_page)
         self._add_page("Model file", self.model_page)
+        self._add_page("Library", self.library_page)
         self._add_page("Chat", self.chat_page)
         for name in PLANNED_PAGES:
             item = QListWidgetItem(name)
@@ -85,6 +92,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         # Workers end and the reply in progress is saved before the window goes.
+        self.library_page.shutdown()
         self.chat_page.shutdown()
         super().closeEvent(event)
 
@@ -103,6 +111,11 @@ class MainWindow(QMainWindow):
     def _on_sidebar_row_changed(self, row: int) -> None:
         if 0 <= row < self.pages.count():
             self.pages.setCurrentIndex(row)
+
+    @Slot(str)
+    def _on_open_in_chat(self, path: str) -> None:
+        self.chat_page.model_bar.select_path(path)
+        self.show_page(self.chat_page)
 
     @Slot()
     def _on_open_triggered(self) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,11 @@ class CancelToken:
         return self._event.is_set()
 
 
-# Relays without an owner are kept alive here until their result is delivered (GUI thread only):
-# otherwise Python could collect them before the queued signal reaches them.
-_unowned_relays: set[_Relay] = set()
+# Every relay is kept alive here until its result is delivered (GUI thread only): otherwise
+# Python could collect it before the queued signal reaches it. Relays are deliberately not
+# parented to their owner: a parented relay whose callback drops the owner's last reference
+# would be deleted twice by PySide (once with the owner, once by deleteLater) and crash.
+_relays_in_flight: set[_Relay] = set()
 
 
 class _Relay(QObject):
@@ -53,15 +57,24 @@ class _Relay(QObject):
         on_success: Callable[[Any], None] | None,
         on_failure: Callable[[BaseException], None] | None,
     ) -> None:
-        super().__init__(owner)  # parented: dies with its owner, dropping late results
+        super().__init__()
+        self._owner = weakref.ref(owner) if owner is not None else None
         self._on_success = on_success
         self._on_failure = on_failure
         self.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
+    def _owner_gone(self) -> bool:
+        if self._owner is None:
+            return False
+        owner = self._owner()
+        return owner is None or not shiboken6.isValid(owner)
+
     @Slot(object, object)
     def _deliver(self, result: Any, exc: BaseException | None) -> None:
-        _unowned_relays.discard(self)
+        _relays_in_flight.discard(self)
         self.deleteLater()
+        if self._owner_gone():
+            return  # the page that asked is gone: nobody to tell
         if exc is not None:
             if self._on_failure is not None:
                 self._on_failure(exc)
@@ -86,7 +99,7 @@ class _Runnable(QRunnable):
         try:
             self._relay.finished.emit(result, error)
         except RuntimeError:
-            pass  # the owner (and so the relay) was destroyed meanwhile: nobody to tell
+            pass  # the relay was destroyed meanwhile (application shutting down)
 
 
 class Op:
@@ -112,8 +125,7 @@ class Op:
 
     def run_in(self, pool: QThreadPool) -> None:
         relay = _Relay(self._owner, self._on_success, self._on_failure)
-        if self._owner is None:
-            _unowned_relays.add(relay)
+        _relays_in_flight.add(relay)
         pool.start(_Runnable(self._call, relay))
 
 

@@ -24,9 +24,9 @@ def test_sidebar_lists_every_page_and_disables_unbuilt_ones(
 ) -> None:
     window = make_window(qtbot, services)
     names = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
-    assert names[:3] == ["This machine", "Model file", "Chat"]
-    assert names[3:] == list(PLANNED_PAGES)
-    for i in range(3, window.sidebar.count()):
+    assert names[:4] == ["This machine", "Model file", "Library", "Chat"]
+    assert names[4:] == list(PLANNED_PAGES)
+    for i in range(4, window.sidebar.count()):
         assert not window.sidebar.item(i).flags() & Qt.ItemFlag.ItemIsEnabled
     window.sidebar.setCurrentRow(1)
     assert window.pages.currentWidget() is window.model_page
