@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app import __version__
+from desktop_app.cli_convert import add_convert_command
 from desktop_app.cli_engine import add_engine_commands
+from desktop_app.cli_hub import add_hub_commands
 from desktop_app.cli_library import cmd_list, cmd_rm
+from desktop_app.cli_quantize import add_quantize_commands
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.formatting import human_bytes, human_count
 from desktop_app.messages import describe_error
@@ -192,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rm)
 
     add_engine_commands(sub)
+    add_hub_commands(sub)
+    add_quantize_commands(sub)
+    add_convert_command(sub)
 
     dev = sub.add_parser("dev", help="developer tools")
     dev_sub = dev.add_subparsers(dest="dev_command", metavar="TOOL", required=True)

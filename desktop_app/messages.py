@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from desktop_app.core.chat_store import ChatImportError, ChatStoreError
+from desktop_app.core.convert.errors import ConvertError
 from desktop_app.core.errors import FileAccessError, QuantDeskError, QuantizeError
+from desktop_app.core.hub.errors import HubError
 from desktop_app.core.library.errors import LibraryError
+from desktop_app.core.quantize_errors import QuantizeJobError
 
 _GGUF_PROBLEMS = {
     "empty": "the file is empty (0 bytes)",
@@ -82,11 +85,19 @@ def describe_error(exc: BaseException) -> str:
         return f"{where}{_STORE_PROBLEMS[exc.code]}"
     if isinstance(exc, FileAccessError):
         return f"{where}{_FILE_PROBLEMS.get(exc.code, exc.code)}"
+    if isinstance(exc, QuantizeJobError):
+        return f"{where}{describe_quantize_error(exc)}"
     if isinstance(exc, QuantizeError):
         reason = f": {exc.reason}" if exc.reason else ""
         return f"{where}quantization failed{reason}"
     if isinstance(exc, LibraryError):
         return f"{where}{_LIBRARY_PROBLEMS.get(exc.code, exc.code)}"
+    if isinstance(exc, HubError):
+        return f"{where}{describe_hub_error(exc)}"
+    if isinstance(exc, ConvertError):
+        from desktop_app.messages_convert import describe_convert_error
+
+        return describe_convert_error(exc)
     if isinstance(exc, QuantDeskError):
         return f"{where}{exc.detail or exc.code}"
     if isinstance(exc, MemoryError):
@@ -187,3 +198,106 @@ def describe_engine_failure(
             "Shorten it or load the model with a longer context."
         )
     return f"{text}: {detail}" if detail else f"{text}."
+
+
+_HUB_PROBLEMS = {
+    "bad_repo_id": "this is not a valid Hugging Face repo id",
+    "bad_file_name": "the hub lists a file name that is unsafe on this computer; not downloaded",
+    "outside_models": "the file would land outside QuantDesk's models folder; nothing was written",
+    "offline": "offline mode is on and this is not in the cache",
+    "network": "could not reach the Hugging Face hub; check the connection or proxy settings",
+    "timeout": "the Hugging Face hub did not answer in time",
+    "not_found": "not found on the Hugging Face hub",
+    "unauthorized": (
+        "the hub refused access; use a token that can read this repo (HF_TOKEN or hf auth login)"
+    ),
+    "gated": (
+        "this repo is gated: accept its terms on huggingface.co, then use your token "
+        "(HF_TOKEN or hf auth login)"
+    ),
+    "rate_limited": "the hub is limiting requests; try again in a few minutes",
+    "server_error": "the Hugging Face hub had a server error; try again later",
+    "bad_response": "the hub sent an answer QuantDesk does not understand",
+    "header_too_large": "the model's header is too large to read before downloading",
+    "not_in_repo": "this file is not in the repo",
+    "disk_full": "the disk is full; the partial download was kept: free some space and resume",
+    "size_mismatch": (
+        "the file on the hub does not have the announced size; the download was discarded"
+    ),
+    "checksum_mismatch": (
+        "the downloaded file is damaged (its sha256 does not match the hub's); it was deleted, "
+        "try again"
+    ),
+    "no_checksum": "the hub gives no checksum for this file, so it cannot be verified",
+    "exists": "a different file with this name is already there; nothing was overwritten",
+    "busy": "another QuantDesk is already downloading this file",
+    "permission_denied": "permission denied writing to the models folder",
+    "io_error": "the disk reported an error while saving the download",
+}
+
+
+def describe_hub_error(exc: HubError) -> str:
+    """The sentence for a hub, listing or download error (without the path prefix)."""
+    from desktop_app.formatting import human_bytes
+
+    if exc.code == "no_space" and exc.needed is not None and exc.available is not None:
+        return (
+            f"not enough free disk space: {human_bytes(exc.needed)} needed, "
+            f"{human_bytes(exc.available)} free"
+        )
+    text = _HUB_PROBLEMS.get(exc.code, exc.detail or exc.code)
+    if exc.code == "server_error" and exc.status:
+        text += f" (HTTP {exc.status})"
+    if exc.name and exc.code in ("bad_repo_id", "bad_file_name"):
+        text += f": {exc.name}"
+    return text
+
+
+_QUANTIZE_PROBLEMS = {
+    "unknown_file_type": "unknown quantization type",
+    "unsupported_target": "llama.cpp cannot produce this type by quantizing",
+    "needs_imatrix": (
+        "this type needs an importance matrix (imatrix file); choose another type or give one"
+    ),
+    "imatrix_invalid": "the importance matrix file cannot be used",
+    "requantize_refused": (
+        "this file is already quantized; quantizing it again loses more quality than starting "
+        "from the F16/F32 original, so it must be allowed explicitly"
+    ),
+    "destination_exists": "a file with this name is already there; nothing was overwritten",
+    "destination_is_source": "the output would replace the input file",
+    "destination_folder_missing": "the output folder does not exist",
+    "destination_not_writable": "the output folder is read-only",
+    "source_changed": "the input file changed while it was being quantized; nothing was written",
+    "worker_crashed": "the quantizer process stopped unexpectedly; nothing was written",
+    "cancelled": "cancelled; nothing was written",
+}
+
+
+def describe_quantize_error(exc: QuantizeJobError) -> str:
+    """The sentence for a quantize job's error (without the path prefix)."""
+    from desktop_app.formatting import human_bytes
+
+    code = exc.code
+    needed, free = getattr(exc, "needed", None), getattr(exc, "free", None)
+    if code == "not_enough_disk" and needed is not None and free is not None:
+        return (
+            f"not enough free disk space: about {human_bytes(needed)} needed, "
+            f"{human_bytes(free)} free"
+        )
+    text = _QUANTIZE_PROBLEMS.get(code, exc.detail or code)
+    label = getattr(exc, "label", None)
+    if code in ("unknown_file_type", "unsupported_target", "needs_imatrix") and label:
+        text = f"{label}: {text}"
+    source_type = getattr(exc, "source_type", None)
+    if code == "requantize_refused" and source_type:
+        text = f"{text} (it is {source_type})"
+    problem = getattr(exc, "imatrix_problem", None)
+    if code == "imatrix_invalid" and problem:
+        text = f"{text} ({problem})"
+    if code == "worker_crashed":
+        how = getattr(exc, "signal_name", "") or f"exit code {getattr(exc, 'exit_code', '?')}"
+        text = f"{text} ({how})"
+    if code == "unsupported_source":
+        text = exc.detail or "this input cannot be quantized"
+    return text

@@ -250,22 +250,29 @@ class ModelWorker:
     def _read_events(self) -> None:
         while True:
             try:
-                event = self._conn.recv()
+                message = self._conn.recv()
             except (EOFError, OSError):
                 break
             except Exception:  # noqa: BLE001 - one undecodable event must not stop the reader
                 log.warning("undecodable event from the model worker", exc_info=True)
                 continue
-            if isinstance(event, TERMINAL_EVENTS):
-                with self._lock:
-                    self._pending.discard(event.request_id)
-            elif isinstance(event, Log):
-                worker_log.log(event.level, "%s", event.line)
-            self._deliver(event)
+            # The worker batches Token events into lists (fewer wake-ups); deliver one by one.
+            for event in message if isinstance(message, list) else (message,):
+                if isinstance(event, TERMINAL_EVENTS):
+                    with self._lock:
+                        self._pending.discard(event.request_id)
+                elif isinstance(event, Log):
+                    worker_log.log(event.level, "%s", event.line)
+                self._deliver(event)
         self._finish()
 
     def _finish(self) -> None:
-        self._process.join(5.0)  # EOF comes as the process exits; let it be reaped
+        # The pipe and the process sentinel close while the process is still exiting, before
+        # it can be reaped: poll until the exit code is there (or give up after 5 s).
+        deadline = time.monotonic() + 5.0
+        while self._process.exitcode is None and time.monotonic() < deadline:
+            self._process.join(0.05)
+            time.sleep(0.005)
         code = self._process.exitcode
         with self._lock:
             self._closed = True

@@ -94,6 +94,7 @@ class TokenReader:
         self._n_vocab = int(llm.n_vocab())
         self._buf = ctypes.create_string_buffer(256)
         self._exp = np.empty(self._n_vocab, dtype=np.float32)
+        self._work = np.empty(self._n_vocab, dtype=np.float32)
 
     def piece(self, token: int) -> bytes:
         n = self._lc.llama_token_to_piece(self._vocab, token, self._buf, len(self._buf), 0, False)
@@ -115,16 +116,28 @@ class TokenReader:
         prob = float(exp[token]) / total
         if top_k <= 0:
             return prob, ()
-        k = min(top_k, self._n_vocab)
-        idx = np.argpartition(logits, -k)[-k:]
-        idx = idx[np.argsort(-logits[idx], kind="stable")]
         top = tuple(
             TopToken(
                 int(i), self.piece(int(i)).decode("utf-8", errors="replace"), float(exp[i]) / total
             )
-            for i in idx
+            for i in self._top_ids(logits, min(top_k, self._n_vocab))
         )
         return prob, top
+
+    def _top_ids(self, logits: np.ndarray[Any, Any], k: int) -> list[int]:
+        """The k largest logits, best first. For the few alternatives a UI shows, k argmax
+        passes (SIMD, a few microseconds each) beat argpartition (~230 us on 32k floats)."""
+        if k > 32:
+            idx = np.argpartition(logits, -k)[-k:]
+            return [int(i) for i in idx[np.argsort(-logits[idx], kind="stable")]]
+        work = self._work
+        np.copyto(work, logits)
+        ids = []
+        for _ in range(k):
+            i = int(work.argmax())
+            ids.append(i)
+            work[i] = -np.inf
+        return ids
 
 
 def peak_rss() -> int:

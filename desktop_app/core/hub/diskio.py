@@ -1,0 +1,133 @@
+"""The disk side of a download: a writer thread, and placing the finished file.
+
+Writing received bytes happens on its own thread, so receiving never waits on the disk.
+
+A download spends its time in three places: receiving (socket reads and HTTP parsing, mostly
+under the GIL), hashing and writing to the page cache (both release the GIL for large
+buffers). The receiving thread hashes; this thread writes, so the two overlap. Blocks keep
+their order (one thread, one FIFO queue) and ``os.writev`` writes the received chunks without
+first copying them into one buffer.
+
+After a write error the file is cut back to the last block that was written whole (``pos``),
+and nothing more is written: the download stops there, and a later run re-hashes the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from desktop_app.core.hub.errors import HubError
+
+__all__ = ["BlockWriter", "disk_error", "fsync_folder", "place_no_overwrite", "write_chunks"]
+
+_IOV_MAX = 1024
+
+
+def write_chunks(fh: BinaryIO, chunks: list[bytes]) -> None:
+    """Write ``chunks`` in order at the file's position (all of them, or raise OSError)."""
+    if not hasattr(os, "writev"):  # Windows
+        data = memoryview(b"".join(chunks))
+        while data:
+            written = fh.write(data)
+            if not written:
+                raise OSError(errno.EIO, "write returned 0")
+            data = data[written:]
+        return
+    fd = fh.fileno()
+    views = [memoryview(c) for c in chunks if c]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        if written <= 0:
+            raise OSError(errno.EIO, "writev returned 0")
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
+
+
+class BlockWriter:
+    """``submit`` lists of chunks; ``finish`` waits until all are written."""
+
+    def __init__(self, fh: BinaryIO, pos: int, depth: int = 4) -> None:
+        self.fh = fh
+        self.pos = pos  # bytes written so far (read it from any thread)
+        self.error: OSError | None = None
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="download-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, chunks: list[bytes]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(chunks)
+
+    def finish(self, last: list[bytes] | None = None) -> OSError | None:
+        """Write ``last`` too (unless a write already failed), stop the thread, return the
+        write error if there was one."""
+        if last and self.error is None:
+            self._queue.put(last)
+        self._queue.put(None)
+        self._thread.join()
+        return self.error
+
+    def _run(self) -> None:
+        while True:
+            chunks = self._queue.get()
+            if chunks is None:
+                return
+            if self.error is not None:
+                continue  # drain: nothing more is written after a failure
+            try:
+                write_chunks(self.fh, chunks)
+            except OSError as exc:
+                self.error = exc
+                with contextlib.suppress(OSError):
+                    self.fh.truncate(self.pos)
+                    self.fh.seek(self.pos)
+                continue
+            self.pos += sum(len(c) for c in chunks)
+
+
+def disk_error(exc: OSError, path: Path) -> HubError:
+    detail = f"{type(exc).__name__}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG):
+        return HubError("disk_full", detail, path=path)
+    if isinstance(exc, PermissionError):
+        return HubError("permission_denied", detail, path=path)
+    return HubError("io_error", detail, path=path)
+
+
+def fsync_folder(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def place_no_overwrite(part: Path, dest: Path) -> None:
+    """Give the verified file its final name, never replacing an existing one."""
+    try:
+        os.link(part, dest)  # fails with EEXIST instead of replacing: atomic and safe
+    except FileExistsError as exc:
+        raise HubError("exists", path=dest) from exc
+    except OSError:
+        # No hard links here (FAT, some network shares): Windows' rename refuses an existing
+        # target by itself; elsewhere the window between check and rename is tiny.
+        if os.path.lexists(dest):
+            raise HubError("exists", path=dest) from None
+        try:
+            os.rename(part, dest)
+        except OSError as exc:
+            raise disk_error(exc, dest) from exc
+        return
+    os.unlink(part)
