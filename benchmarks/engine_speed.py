@@ -244,7 +244,7 @@ def bench_model(quant: str, path: Path, pairs: int, rounds: int) -> dict[str, An
     )
     print(f"{quant}: control, direct vs direct ...", flush=True)
     control_a, control_b = in_fresh_processes(
-        [lambda: DirectProcess(path, **settings)] * 2, texts, pairs, max(3, rounds - 1)
+        [lambda: DirectProcess(path, **settings)] * 2, texts, max(2, pairs // 2), 3
     )
     # QuantDesk's settings with one generation thread separate thread count from flash attention.
     print(f"{quant}: QuantDesk defaults vs Llama defaults ...", flush=True)

@@ -6,10 +6,10 @@
   where a K/IQ type needs rows that are a multiple of 256 and the tensor has none: llama.cpp
   then falls back to a legacy type (Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1,
   Q6_K -> Q8_0, IQ -> IQ4_NL), and so does the estimate.
-* ``estimate_seconds``: parameters times a throughput constant per type family, measured on the
-  development machine (2 cores, AVX-512, llama_model_quantize through QuantizeJob, F16 source
-  in page cache: the 0.5B-shape benchmark model; see benchmarks/RESULTS.md). Scaled by thread
-  count; real machines differ, so the UI shows it as an approximation.
+* ``estimate_seconds``: parameters times a throughput constant per type (family, where a type
+  was not measured), measured on the development machine (2 cores, AVX-512, QuantizeJob, F16
+  source in page cache: the 0.5B-shape benchmark model; see benchmarks/RESULTS.md), scaled by
+  thread count. Other machines differ; the UI shows it as an approximation.
 * ``quantized_source_type``: whether re-quantizing is involved (any matrix not F32/F16/BF16).
 * ``supported_file_types``: every ``LLAMA_FTYPE_*`` constant of llama-cpp-python, joined with
   QuantDesk's table.
@@ -71,22 +71,47 @@ _BLOCK_256_FALLBACK_BPW: dict[str, float] = {
 }
 _IQ_FALLBACK_BPW = 4.5  # IQ4_NL, a 32-block type
 
-# Seconds per billion parameters with MEASURED_THREADS threads, by family, plus the types that
-# differ clearly from their family. Measured with benchmarks/quantize_speed.py --calibrate
-# (0.5B Llama shape, F16 source, 2 threads); figures in benchmarks/RESULTS.md.
+# Time model: seconds = STARTUP + Gparams * (compute * MEASURED_THREADS / threads + IO).
+# ``compute`` is CPU seconds per thread per billion parameters, measured by
+# ``benchmarks/quantize_speed.py --calibrate`` (QuantizeJob, 0.5B Llama shape, F16 source in
+# page cache, 2 threads; table in benchmarks/RESULTS.md). CPU time rather than wall time because
+# the development machine is shared: wall times there were inflated 1.5-3x by other jobs, CPU
+# time per thread is not, and on an idle machine it matches the wall time of the compute-bound
+# types (Q4_K_M: 30.6 s/Gparam here, 16 s per GB of F16 = 32 s/Gparam for llama-quantize on an
+# idle machine, ../shared/reference/performance.md). ``IO`` covers reading the source, writing
+# the output and its fsync: about 3 s/Gparam (Q8_0 takes 3.1 s wall for 0.5 Gparam idle
+# against 3.2 s/Gparam of CPU per thread). Types not measured use their family's figure.
 MEASURED_THREADS = 2
-SECONDS_PER_GPARAM_BY_FAMILY: dict[QuantFamily, float] = {
+COMPUTE_SECONDS_PER_GPARAM_BY_FAMILY: dict[QuantFamily, float] = {
     QuantFamily.FLOAT: 2.0,
-    QuantFamily.LEGACY: 6.0,
+    QuantFamily.LEGACY: 3.0,
     QuantFamily.K: 25.0,
-    QuantFamily.IQ: 60.0,
-    QuantFamily.TERNARY: 20.0,
-    QuantFamily.MX: 10.0,
-    QuantFamily.OTHER: 20.0,
+    QuantFamily.IQ: 160.0,
+    QuantFamily.TERNARY: 6.0,
+    QuantFamily.MX: 3.0,
+    QuantFamily.OTHER: 6.0,
 }
-SECONDS_PER_GPARAM_BY_LABEL: dict[str, float] = {}
-# Spawning the worker and importing llama.cpp into it.
-STARTUP_SECONDS = 0.4
+COMPUTE_SECONDS_PER_GPARAM_BY_LABEL: dict[str, float] = {
+    "F16": 0.9,
+    "BF16": 2.4,
+    "Q8_0": 3.2,
+    "Q6_K": 15.6,
+    "Q5_K_M": 26.4,
+    "Q5_K_S": 27.8,
+    "Q4_K_M": 30.6,
+    "Q4_K_S": 32.9,
+    "Q3_K_L": 14.4,
+    "Q3_K_M": 16.0,
+    "Q3_K_S": 7.8,
+    "Q2_K": 21.8,
+    "IQ4_NL": 83.5,
+    "IQ4_XS": 85.4,
+    "IQ3_S": 161.6,
+    "IQ3_M": 147.9,
+}
+IO_SECONDS_PER_GPARAM = 3.0
+# Spawning the worker and importing llama.cpp's bindings into it.
+STARTUP_SECONDS = 0.3
 # Disk check: the estimate plus this fraction plus a fixed reserve must be free.
 DISK_MARGIN_FRACTION = 0.10
 DISK_MARGIN_BYTES = 64 * MIB
@@ -137,16 +162,18 @@ def effective_threads(threads: int) -> int:
     return min(threads, cores) if threads > 0 else cores
 
 
-def seconds_per_gparam(file_type: FileType) -> float:
-    by_label = SECONDS_PER_GPARAM_BY_LABEL.get(file_type.label)
-    return by_label if by_label is not None else SECONDS_PER_GPARAM_BY_FAMILY[file_type.family]
+def compute_seconds_per_gparam(file_type: FileType) -> float:
+    by_label = COMPUTE_SECONDS_PER_GPARAM_BY_LABEL.get(file_type.label)
+    if by_label is not None:
+        return by_label
+    return COMPUTE_SECONDS_PER_GPARAM_BY_FAMILY[file_type.family]
 
 
 def estimate_seconds(parameter_count: int, file_type: FileType, threads: int = 0) -> float:
-    """Rough wall time on this machine, start-up included."""
+    """Rough wall time on an idle machine like the development one, start-up included."""
     scale = MEASURED_THREADS / effective_threads(threads)
-    work = parameter_count / 1e9 * seconds_per_gparam(file_type) * scale
-    return STARTUP_SECONDS + work
+    per_gparam = compute_seconds_per_gparam(file_type) * scale + IO_SECONDS_PER_GPARAM
+    return STARTUP_SECONDS + parameter_count / 1e9 * per_gparam
 
 
 def quantized_source_type(header: GGUFHeader) -> str | None:

@@ -12,6 +12,7 @@ Signals:
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -33,6 +34,10 @@ class EngineBridge(QObject):
         self._lock = threading.Lock()
         self._pending_tokens: list[Token] = []
         self._worker: ModelWorker | None = None
+        # If the bridge is destroyed without shutdown() (a page dropped without closing), the
+        # worker process must still end; the holder outlives the bridge for this.
+        self._holder: list[ModelWorker | None] = [None]
+        self.destroyed.connect(functools.partial(_shutdown_held_worker, self._holder))
         self._event_from_reader.connect(self._on_reader_event, Qt.ConnectionType.QueuedConnection)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(TOKEN_FLUSH_MS)
@@ -44,6 +49,7 @@ class EngineBridge(QObject):
         """The worker process, spawned on first use (spawning returns at once)."""
         if self._worker is None:
             self._worker = ModelWorker(on_event=self._on_worker_event)
+            self._holder[0] = self._worker
         return self._worker
 
     @property
@@ -57,6 +63,7 @@ class EngineBridge(QObject):
 
     def shutdown(self, timeout: float = 5.0) -> None:
         worker, self._worker = self._worker, None
+        self._holder[0] = None
         if worker is not None:
             worker.shutdown(timeout)
 
@@ -83,3 +90,9 @@ class EngineBridge(QObject):
             batch, self._pending_tokens = self._pending_tokens, []
         if batch:
             self.tokens_arrived.emit(batch)
+
+
+def _shutdown_held_worker(holder: list[ModelWorker | None], *_args: object) -> None:
+    worker, holder[0] = holder[0], None
+    if worker is not None:
+        worker.shutdown(timeout=2.0)

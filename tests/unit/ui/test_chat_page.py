@@ -92,8 +92,8 @@ def test_stop_keeps_the_partial_reply(
     with qtbot.waitSignal(
         page.bridge.event_received, timeout=TIMEOUT, check_params_cb=lambda e: isinstance(e, Done)
     ) as blocker:
-        page.send()
-        qtbot.waitUntil(lambda: bool(page._reply and page._reply.text), timeout=TIMEOUT)
+        with qtbot.waitSignal(page.bridge.tokens_arrived, timeout=TIMEOUT):
+            page.send()
         qtbot.keyClick(page.input, Qt.Key.Key_Escape)  # Esc stops
     assert blocker.args[0].stats.finish_reason == "cancelled"
     assert "stopped" in page.reply_stats.text()
@@ -140,8 +140,8 @@ def test_worker_crash_is_reported_and_the_app_keeps_running(
     with qtbot.waitSignal(
         page.bridge.event_received, timeout=TIMEOUT, check_params_cb=lambda e: isinstance(e, Failed)
     ):
-        page.send()
-        qtbot.waitUntil(lambda: bool(page._reply and page._reply.text), timeout=TIMEOUT)
+        with qtbot.waitSignal(page.bridge.tokens_arrived, timeout=TIMEOUT):
+            page.send()
         pid = page.bridge.worker.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
@@ -167,3 +167,4 @@ def test_bad_model_file_shows_a_banner(qtbot: QtBot, services: Services, tmp_pat
     qtbot.waitUntil(lambda: not page.banner.isHidden(), timeout=TIMEOUT)
     assert "Could not load the model" in page.banner.text()
     assert page.model_bar.load_button.isEnabled()
+    window.close()
