@@ -33,6 +33,7 @@ _lock = threading.Lock()
 _module: ModuleType | None = None
 _bindings: ModuleType | None = None
 _log_callback: Any = None  # kept referenced: llama.cpp holds a raw pointer to it
+_logger_seen = False  # llama_cpp's own _logger ran and we have re-installed ours since
 _last_level = logging.INFO
 _listeners: list[Callable[[int, str], None]] = []
 
@@ -50,10 +51,7 @@ def llama() -> ModuleType:
             _module = llama_cpp
             if _log_callback is None:
                 _install_log_callback(llama_cpp)
-            else:
-                # The bindings were loaded first (bindings()); the package's own _logger module
-                # just replaced our callback with its stderr printer: put ours back.
-                llama_cpp.llama_log_set(_log_callback, None)
+        _reclaim_log_callback(_module)
         return _module
 
 
@@ -73,6 +71,7 @@ def bindings() -> ModuleType:
             except (ImportError, OSError) as exc:
                 raise BackendUnavailableError(f"cannot import llama_cpp: {exc}") from exc
             _install_log_callback(_bindings)
+        _reclaim_log_callback(_bindings)
         return _bindings
 
 
@@ -103,6 +102,15 @@ def add_log_listener(listener: Callable[[int, str], None]) -> None:
 def remove_log_listener(listener: Callable[[int, str], None]) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
+
+
+def _reclaim_log_callback(module: ModuleType) -> None:
+    """Importing the llama_cpp package (by anyone, at any time) runs its _logger module, which
+    replaces our callback with a stderr printer. Put ours back once that has happened."""
+    global _logger_seen
+    if _log_callback is not None and not _logger_seen and "llama_cpp._logger" in sys.modules:
+        module.llama_log_set(_log_callback, None)
+        _logger_seen = True
 
 
 def _install_log_callback(llama_cpp: ModuleType) -> None:

@@ -144,12 +144,13 @@ class ModelWorker:
     def request(self, make: Callable[[int], object]) -> int:
         """Send ``make(request_id)``; the low-level form of every method below."""
         request_id = next(self._ids)
+        request = make(request_id)
         with self._lock:
             if self._closed or self._shutting_down:
                 raise WorkerStoppedError("the model worker has stopped")
             self._pending.add(request_id)
         try:
-            self._send(make(request_id))
+            self._send(request)
         except (OSError, EOFError, ValueError) as exc:
             with self._lock:
                 claimed = request_id in self._pending
@@ -168,7 +169,8 @@ class ModelWorker:
     ) -> int:
         """Load a model (replacing any loaded one). Raises DoesNotFitError when the estimate
         exceeds available memory, unless ``force`` ("Load anyway"). The estimate runs here, in
-        the caller's process; ``available`` overrides psutil's figure."""
+        the caller's process (it reads the GGUF header: tens of milliseconds for a big
+        vocabulary); ``available`` overrides psutil's figure."""
         if not force:
             fit = check_fit(settings, available=available, cpu_features=cpu_features)
             if fit is not None and fit.verdict == Verdict.DOES_NOT_FIT:

@@ -7,6 +7,9 @@ dataclasses of plain data, pickled over a multiprocessing Pipe. Each request car
 exactly one terminal event: ``Done`` (generate/score), ``Loaded``, ``Tokens``, ``Text``,
 ``Unloaded`` or ``Failed``.
 
+On the wire the worker may send several Token events as one list (to wake the app less often);
+``client.ModelWorker`` unpacks them, so ``on_event`` always sees single events, in order.
+
 Scoring (per-position log-probabilities for Compare) is a later request type on the same worker;
 ``ScoreRequest`` is reserved here so the protocol does not change shape when it arrives.
 """

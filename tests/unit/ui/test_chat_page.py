@@ -19,6 +19,7 @@ from desktop_app.ui.services import Services
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60_000
+ENDLESS_PROMPT = "the the the the the the"
 
 
 def open_chat(qtbot: QtBot, services: Services, model: Path) -> MainWindow:
@@ -75,8 +76,9 @@ def test_chat_streams_and_saves(
 
 
 def use_endless_preset(page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Replies that run until stopped (or the context is full), so a test can interrupt one."""
-    endless = replace(SAMPLING_PRESETS["Balanced"], max_tokens=1_000_000)
+    """Replies that run until stopped (or the context is full), so a test can interrupt one:
+    greedy, so with an ENDLESS_PROMPT the tiny model never picks its end token."""
+    endless = replace(SAMPLING_PRESETS["Precise"], max_tokens=1_000_000)
     monkeypatch.setitem(SAMPLING_PRESETS, "Endless", endless)
     page.preset.addItem("Endless")
     page.preset.setCurrentText("Endless")
@@ -88,7 +90,7 @@ def test_stop_keeps_the_partial_reply(
     window = open_chat(qtbot, services, tiny_models["F16"])
     page = window.chat_page
     use_endless_preset(page, monkeypatch)
-    page.input.setPlainText("tell me a long story")
+    page.input.setPlainText(ENDLESS_PROMPT)
     with qtbot.waitSignal(
         page.bridge.event_received, timeout=TIMEOUT, check_params_cb=lambda e: isinstance(e, Done)
     ) as blocker:
@@ -136,7 +138,7 @@ def test_worker_crash_is_reported_and_the_app_keeps_running(
     window = open_chat(qtbot, services, tiny_models["F16"])
     page = window.chat_page
     use_endless_preset(page, monkeypatch)
-    page.input.setPlainText("a long story please")
+    page.input.setPlainText(ENDLESS_PROMPT)
     with qtbot.waitSignal(
         page.bridge.event_received, timeout=TIMEOUT, check_params_cb=lambda e: isinstance(e, Failed)
     ):
