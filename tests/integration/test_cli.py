@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +24,6 @@ def run_cli(*args: str, env_home: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("quantdesk: ")
-    for word in words:
-        assert word in lines[0]
 
 
 def test_version(app_home: Path) -> None:

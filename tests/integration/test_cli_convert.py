@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gguf
 import pytest
+from cli_helpers import assert_one_line_error
 
 from convert_fakes import make_model
 
@@ -27,16 +28,6 @@ def run_cli(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[st
         timeout=120,
         check=False,
     )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("quantdesk: ")
-    for word in words:
-        assert word in lines[0]
 
 
 def test_convert_writes_the_file_and_prints_its_path(tmp_path: Path, app_home: Path) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error
 
 from desktop_app.core.engine.client import SyncWorker
 from desktop_app.core.engine.protocol import SAMPLING_PRESETS, ChatMessage, Done, LoadSettings
@@ -29,16 +30,6 @@ def run_cli(*args: str, env_home: Path, stdin: str = "") -> subprocess.Completed
         timeout=120,
         check=False,
     )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("quantdesk: ")
-    for word in words:
-        assert word in lines[0]
 
 
 def test_generate_streams_only_the_reply_to_stdout(tiny_gguf: Path, app_home: Path) -> None:

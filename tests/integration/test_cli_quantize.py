@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error as one_line_error
 
 from desktop_app.core.model_facts import read_model_facts
 from desktop_app.core.provenance import read_sidecar
@@ -31,13 +32,7 @@ def run_cli(*args: str, env_home: Path, **env: str) -> subprocess.CompletedProce
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("quantdesk: ")
-    for word in words:
-        assert word in lines[0]
+    one_line_error(proc, *words)
     assert proc.stdout == ""
 
 
