@@ -394,8 +394,8 @@ class LadderJob:
         result = LadderResult(self.ladder_id, tuple(outputs), tuple(failures),
                               time.monotonic() - started, cancelled, converted)  # fmt: skip
         self._result = result
+        self._finished.set()  # before the event, so a listener may call wait()
         self._emit(LadderFinished(result))
-        self._finished.set()
 
     def _record_conversion(
         self, output: Path, provenance: dict[str, Any], labels: list[str], started: float

@@ -294,6 +294,9 @@ class QuantizeJob:
                     message = conn.recv()
                 except (EOFError, OSError):
                     break
+                except Exception:  # noqa: BLE001 - one bad message must not stall the job
+                    log.warning("undecodable message from the quantize worker", exc_info=True)
+                    continue
                 kind = message[0]
                 if kind == "progress":
                     self._progress = tracker.update(
@@ -403,8 +406,8 @@ class QuantizeJob:
             if self._finished.is_set():
                 return
             self._result, self._error = result, error
+            self._finished.set()  # before the event, so a listener may call wait()
         self._emit(QuantizeFinished(result, error))
-        self._finished.set()
 
 
 class _ProgressTracker:
