@@ -307,7 +307,8 @@ class ChatPage(QWidget):
             template = "" if info.chat_template == "model" else ", generic chat template"
             self.model_bar.set_loaded(
                 True,
-                f"Loaded, {human_bytes(info.rss_bytes)} in use, {info.n_threads} threads{template}",
+                f"Loaded, {human_bytes(info.rss_bytes)} in use, {info.n_threads} "
+                f"thread{'s' if info.n_threads != 1 else ''}{template}",
             )
             self.gauge.setRange(0, info.n_ctx)
             self.model_bar.set_recent(self.session.remember_model(info.path))
