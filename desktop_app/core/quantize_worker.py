@@ -8,8 +8,10 @@ It makes one llama_model_quantize call and reports over the pipe, as plain tuple
 
 If the process dies instead (a native abort), the app sees the pipe close without a last
 message and reports a crash. A watcher thread exits the worker when the app's end of the pipe
-closes (the app quit or died), deleting the partial output first. Nothing the worker or native
-code prints reaches the app's stdout: fd 1 is pointed at fd 2.
+closes (the app quit or died), deleting the partial output first. With ``durable`` (the
+default) the output is flushed to disk while it is written and fsynced before "done", so the
+app can rename it into place knowing the data is on disk. Nothing the worker or native code
+prints reaches the app's stdout: fd 1 is pointed at fd 2.
 """
 
 from __future__ import annotations
@@ -54,12 +56,38 @@ def _versions(lcpp: Any) -> dict[str, str]:
     return versions
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+class _Flusher:
+    """Writes the output to disk while llama.cpp is still producing it.
+
+    A durable result needs an fsync before the rename; done only at the end it would wait for
+    the whole file (0.2-0.3 s for 0.5 GB here). A background thread instead asks for the data
+    written so far every ``interval`` seconds (the GIL is released during fdatasync), so the
+    final fsync finds little left. The output keeps its inode while llama.cpp truncates and
+    rewrites it, so one descriptor opened up front follows it.
+    """
+
+    def __init__(self, path: Path, interval: float = 0.25) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                return
+
+    def finish(self, sync: bool) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            if sync:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
 
 
 def _watch_parent(conn: Connection, output: Path) -> None:
@@ -110,17 +138,21 @@ def worker_main(conn: Connection, request: dict[str, Any]) -> None:
                 send(("log", level, line.strip()))
 
         lcpp = llama_backend.bindings()
-        run_llama_quantize(
-            Path(request["source"]),
-            output,
-            int(request["ftype"]),
-            threads=int(request["threads"]),
-            allow_requantize=bool(request["allow_requantize"]),
-            imatrix=imatrix,
-            on_line=on_line,
-        )
-        if request.get("durable", True):
-            _fsync(output)
+        durable = bool(request.get("durable", True))
+        flusher = _Flusher(output) if durable else None
+        try:
+            run_llama_quantize(
+                Path(request["source"]),
+                output,
+                int(request["ftype"]),
+                threads=int(request["threads"]),
+                allow_requantize=bool(request["allow_requantize"]),
+                imatrix=imatrix,
+                on_line=on_line,
+            )
+        finally:
+            if flusher is not None:
+                flusher.finish(sync=output.exists())
         send(("done", _versions(lcpp)))
     except NotEnoughDiskError as exc:
         send(("failed", "not_enough_disk", str(exc.free), ""))

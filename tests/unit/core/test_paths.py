@@ -27,4 +27,3 @@ def test_platform_folders_without_override(monkeypatch: pytest.MonkeyPatch) -> N
     # The suite points XDG_* at a temp dir, so platformdirs resolves there, never into ~.
     assert "QuantDesk" in str(paths.config)
     assert not str(paths.data).startswith(str(Path.home() / ".local"))
-
