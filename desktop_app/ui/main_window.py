@@ -28,7 +28,14 @@ from desktop_app.ui.pages.model_page import ModelPage
 from desktop_app.ui.services import Services
 
 # Sidebar entries of pages later versions add, in product order (shown disabled).
-PLANNED_PAGES = ("Discover", "Compare", "Convert", "Downloads", "Settings")
+# One entry per line: remove a page's line when the page is added in __init__.
+PLANNED_PAGES: tuple[str, ...] = (
+    "Discover",
+    "Compare",
+    "Convert",
+    "Downloads",
+    "Settings",
+)
 STATUS_INTERVAL_MS = 2000
 
 
@@ -52,6 +59,8 @@ class MainWindow(QMainWindow):
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(QSize(18, 18))
         self.sidebar.setFixedWidth(190)
+        # Pages in sidebar order, one per line (Discover, Compare, Convert, Downloads and
+        # Settings join here as they are built).
         self._add_page("This machine", self.machine_page)
         self._add_page("Model file", self.model_page)
         self._add_page("Library", self.library_page)
@@ -92,6 +101,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         # Workers end and the reply in progress is saved before the window goes.
+        # One line per page that owns background work.
         self.library_page.shutdown()
         self.chat_page.shutdown()
         super().closeEvent(event)

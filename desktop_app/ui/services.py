@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from desktop_app.core.paths import AppPaths
+from desktop_app.ui.offline import OfflineSwitch
 from desktop_app.ui.tasks import Pools
 
 
@@ -12,3 +13,6 @@ from desktop_app.ui.tasks import Pools
 class Services:
     paths: AppPaths
     pools: Pools
+    # One field per line; fields added later have defaults so tests can build Services(paths,
+    # pools) and get working, temp-folder-backed parts.
+    offline: OfflineSwitch = field(default_factory=OfflineSwitch)
