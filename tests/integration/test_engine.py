@@ -414,9 +414,11 @@ def test_single_message_longer_than_context(sync_worker: SyncWorker, tiny_gguf: 
     assert isinstance(raw, Failed) and raw.code == ErrorCode.PROMPT_TOO_LONG
 
 
-def test_score_is_reserved_and_bad_ids_are_refused(shared: SyncWorker) -> None:
-    score = shared.result(shared.worker.request(lambda rid: ScoreRequest(rid, (1, 2, 3))))
-    assert isinstance(score, Failed) and score.detail == "not implemented yet"
+def test_bad_score_requests_and_bad_ids_are_refused(shared: SyncWorker) -> None:
+    too_short = shared.result(shared.worker.request(lambda rid: ScoreRequest(rid, (1,))))
+    assert isinstance(too_short, Failed) and too_short.code == ErrorCode.BAD_REQUEST
+    out_of_vocab = shared.result(shared.worker.score([1, 2, 10**6]))
+    assert isinstance(out_of_vocab, Failed) and out_of_vocab.code == ErrorCode.BAD_REQUEST
     bad = shared.result(shared.worker.detokenize([5, 10**6]))
     assert isinstance(bad, Failed) and bad.code == ErrorCode.BAD_REQUEST
     assert isinstance(shared.result(shared.worker.detokenize([300])), Text)

@@ -25,33 +25,30 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
 from typing import Any
 
 import psutil
 
 from desktop_app.core import llama_backend
+from desktop_app.core.closing import ClosesOnExit
 from desktop_app.core.engine.errors import DoesNotFitError, EngineTimeoutError, WorkerStoppedError
 from desktop_app.core.engine.protocol import (
+    TERMINAL_EVENTS,
     CancelRequest,
     ChatMessage,
     CountChatTokensRequest,
     DetokenizeRequest,
-    Done,
     ErrorCode,
     Event,
     Failed,
     GenerateRequest,
-    Loaded,
     LoadRequest,
     LoadSettings,
     Log,
     SamplingParams,
+    ScoreRequest,
     ShutdownRequest,
-    Text,
     TokenizeRequest,
-    Tokens,
-    Unloaded,
     UnloadRequest,
 )
 from desktop_app.core.engine.worker_main import worker_main
@@ -61,8 +58,6 @@ from desktop_app.core.model_facts import read_model_facts
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("desktop_app.engine.worker")
-
-TERMINAL_EVENTS = (Done, Loaded, Tokens, Text, Unloaded, Failed)
 
 
 @functools.cache
@@ -103,7 +98,7 @@ def check_fit(
         return None
 
 
-class ModelWorker:
+class ModelWorker(ClosesOnExit):
     """One model worker process. Methods are thread-safe and never block on the worker."""
 
     def __init__(self, on_event: Callable[[Event], None], *, name: str = "model-worker") -> None:
@@ -188,6 +183,21 @@ class ModelWorker:
         sp = sampling or SamplingParams()
         return self.request(lambda rid: GenerateRequest(rid, sp, messages=msgs, prompt=prompt))
 
+    def score(
+        self,
+        tokens: Sequence[int],
+        *,
+        first: int = 0,
+        top_k: int = 0,
+        reference_out: str | None = None,
+        reference_in: str | None = None,
+    ) -> int:
+        """Teacher-forced scoring of ``tokens`` (see ScoreRequest); ends with Scored."""
+        toks = tuple(int(t) for t in tokens)
+        return self.request(
+            lambda rid: ScoreRequest(rid, toks, first, top_k, reference_out, reference_in)
+        )
+
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> int:
         return self.request(lambda rid: TokenizeRequest(rid, text, add_bos, special))
 
@@ -226,16 +236,7 @@ class ModelWorker:
         self._reader.join(2.0)
         self._conn.close()
 
-    def __enter__(self) -> ModelWorker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown()
+    close = shutdown  # what leaving a ``with`` block calls
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -300,7 +301,7 @@ class ModelWorker:
             self._deliver(Failed(rid, ErrorCode.WORKER_CRASHED, "the model worker died", facts))
 
 
-class SyncWorker:
+class SyncWorker(ClosesOnExit):
     """Blocking use of a ModelWorker: its events are queued and ``wait`` collects one request's
     events up to its terminal event (events of other requests are kept for their own wait)."""
 
@@ -352,13 +353,4 @@ class SyncWorker:
     def shutdown(self, timeout: float = 5.0) -> None:
         self.worker.shutdown(timeout)
 
-    def __enter__(self) -> SyncWorker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown()
+    close = shutdown  # what leaving a ``with`` block calls

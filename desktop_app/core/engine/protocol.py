@@ -4,20 +4,22 @@ Every loaded model runs in its own spawned process (a native abort in llama.cpp 
 that worker). The app sends *requests*; the worker answers with *events*. Both are frozen
 dataclasses of plain data, pickled over a multiprocessing Pipe. Each request carries a
 ``request_id``; every event a request causes carries the same id, and each request ends with
-exactly one terminal event: ``Done`` (generate/score), ``Loaded``, ``Tokens``, ``Text``,
-``Unloaded`` or ``Failed``.
+exactly one terminal event: ``Done`` (generate), ``Scored`` (score), ``Loaded``, ``Tokens``,
+``Text``, ``Unloaded`` or ``Failed``.
 
 On the wire the worker may send several Token events as one list (to wake the app less often);
 ``client.ModelWorker`` unpacks them, so ``on_event`` always sees single events, in order.
 
-Scoring (per-position log-probabilities for Compare) is a later request type on the same worker;
-``ScoreRequest`` is reserved here so the protocol does not change shape when it arrives.
+Scoring (``ScoreRequest``: teacher-forced per-position numbers for Compare and perplexity) runs
+on the same worker as generation, one token sequence (a chunk) per request.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+
+from desktop_app.core.quality.row_metrics import RowBlock
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -113,11 +115,22 @@ class CountChatTokensRequest:
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """Reserved for Compare: log-probabilities of ``tokens`` position by position."""
+    """Teacher-forced scoring of one token sequence (answered by ``Scored``).
+
+    ``tokens`` are evaluated from an empty context; the logits at positions ``first`` to
+    ``len(tokens) - 2`` are scored against the token that follows each (see
+    ``quality/chunks.py``). ``reference_out``: save this model's log-probabilities of the scored
+    rows there (the reference run). ``reference_in``: rows a reference saved for the same
+    tokens; adds KL divergence and agreement (refused with VOCAB_MISMATCH when the
+    vocabularies differ). ``top_k``: alternatives per position.
+    """
 
     request_id: int
     tokens: tuple[int, ...]
+    first: int = 0
     top_k: int = 0
+    reference_out: str | None = None
+    reference_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,8 @@ class ErrorCode(enum.StrEnum):
     WORKER_CRASHED = "worker_crashed"
     CANCELLED = "cancelled"
     BAD_REQUEST = "bad_request"
+    VOCAB_MISMATCH = "vocab_mismatch"  # scoring against a reference with another vocabulary
+    DISK_FULL = "disk_full"  # reference rows could not be written
 
 
 @dataclass(frozen=True)
@@ -247,6 +262,24 @@ class Done:
 
 
 @dataclass(frozen=True)
+class ScoreProgress:
+    request_id: int
+    done: int  # tokens evaluated so far
+    total: int
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The answer to a ScoreRequest: one entry per scored position, in order."""
+
+    request_id: int
+    rows: RowBlock
+    tokens_evaluated: int
+    seconds: float  # evaluation and scoring, as the worker measured it
+    vocab_digest: str  # identifies the vocabulary (same digest: KL divergence is meaningful)
+
+
+@dataclass(frozen=True)
 class Tokens:
     request_id: int
     tokens: tuple[int, ...]
@@ -287,4 +320,20 @@ class Log:
     line: str
 
 
-Event = LoadProgress | Loaded | Token | Done | Tokens | Text | Unloaded | Failed | Notice | Log
+Event = (
+    LoadProgress
+    | Loaded
+    | Token
+    | Done
+    | ScoreProgress
+    | Scored
+    | Tokens
+    | Text
+    | Unloaded
+    | Failed
+    | Notice
+    | Log
+)
+
+# Each request ends with exactly one of these (see the module docstring).
+TERMINAL_EVENTS = (Done, Scored, Loaded, Tokens, Text, Unloaded, Failed)

@@ -18,6 +18,7 @@ from desktop_app.core.engine.generation import GenerationRun, TokenReader, gener
 from desktop_app.core.engine.loader import LoadedModel, load_model
 from desktop_app.core.engine.prompt import PromptBuilder, reply_reserve
 from desktop_app.core.engine.protocol import (
+    TERMINAL_EVENTS,
     CountChatTokensRequest,
     DetokenizeRequest,
     Done,
@@ -30,6 +31,7 @@ from desktop_app.core.engine.protocol import (
     LoadProgress,
     LoadRequest,
     Notice,
+    Scored,
     ScoreRequest,
     Text,
     TokenizeRequest,
@@ -37,10 +39,10 @@ from desktop_app.core.engine.protocol import (
     Unloaded,
     UnloadRequest,
 )
+from desktop_app.core.engine.scoring import score_tokens, vocab_digest
 
 log = logging.getLogger(__name__)
 
-TERMINAL_EVENTS = (Done, Loaded, Tokens, Text, Unloaded, Failed)
 
 _PROGRESS_STEP = 0.02  # at most ~50 LoadProgress events per load
 
@@ -106,6 +108,7 @@ class ModelSession:
         self._model: LoadedModel | None = None
         self._builder: PromptBuilder | None = None
         self._reader: TokenReader | None = None
+        self._vocab_digest: str | None = None  # computed on the first score request
         self._load_errors: list[str] = []
         self._loading = False
         llama_backend.add_log_listener(self._on_native_log)
@@ -181,7 +184,7 @@ class ModelSession:
             tokens, _rendered, _escaped = self._require_builder().chat_tokens(request.messages)
             self._emit(Tokens(rid, tuple(tokens)))
         elif isinstance(request, ScoreRequest):
-            self._emit(Failed(rid, ErrorCode.BAD_REQUEST, "not implemented yet"))
+            self._score(request)
         else:
             self._emit(Failed(rid, ErrorCode.BAD_REQUEST, f"unknown request {type(request)}"))
 
@@ -225,6 +228,7 @@ class ModelSession:
         model, self._model = self._model, None
         self._builder = None
         self._reader = None
+        self._vocab_digest = None
         if model is not None:
             model.llm.close()  # frees weights, KV cache and context now, not at GC time
 
@@ -237,6 +241,20 @@ class ModelSession:
             raise EngineError(ErrorCode.BAD_REQUEST, f"token ids out of range: {bad[:5]}")
         raw = self._model.llm.detokenize(list(request.tokens))
         self._emit(Text(request.request_id, raw.decode("utf-8", errors="replace")))
+
+    def _score(self, request: ScoreRequest) -> None:
+        self._require_builder()
+        assert self._model is not None
+        if self._vocab_digest is None:
+            self._vocab_digest = vocab_digest(self._model.llm, self._model.vocab)
+        rows, evaluated, seconds = score_tokens(
+            self._model.llm,
+            request,
+            vocab_digest=self._vocab_digest,
+            emit=self._emit,
+            cancelled=self._state.cancelled,
+        )
+        self._emit(Scored(request.request_id, rows, evaluated, seconds, self._vocab_digest))
 
     def _generate(self, request: GenerateRequest, received_at: float) -> None:
         builder = self._require_builder()
