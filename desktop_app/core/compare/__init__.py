@@ -1,0 +1,1 @@
+"""Compare: two to four bit widths of one model on the same prompt, and what each bit costs."""
