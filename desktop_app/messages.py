@@ -168,6 +168,12 @@ _ENGINE_FAILURES = {
     "worker_crashed": "the model process stopped unexpectedly",
     "cancelled": "cancelled",
     "bad_request": "the request was not understood",
+    "vocab_mismatch": (
+        "this file's vocabulary differs from the reference's, so their token probabilities "
+        "cannot be compared (KL divergence needs the same tokenizer)"
+    ),
+    "disk_full": "not enough free disk space for the reference's token probabilities",
+    "reference_failed": "the reference model failed, so there is nothing to compare against",
 }
 
 
