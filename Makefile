@@ -16,7 +16,7 @@ CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 endif
 export CMAKE_ARGS
 
-.PHONY: run test lint pytest install install-test bench clean
+.PHONY: run test lint pytest install install-test bench bundle clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install -e ".[test]"
+	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-bundle: pyproject.toml | $(PY)
+	$(PIP) install -e ".[bundle]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -49,5 +53,10 @@ test: lint pytest
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/fit_accuracy.py
 
+# dist/QuantDesk/ (PyInstaller, one folder) and dist/QuantDesk-<version>-linux-<arch>.tar.gz.
+# Windows and macOS installers: installers/README.md.
+bundle: $(VENV)/.installed-bundle
+	PY=$(PY) installers/linux/build-bundle.sh
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache build dist *.egg-info

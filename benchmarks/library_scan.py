@@ -53,13 +53,13 @@ QUANTS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "IQ4_XS", "Q3_K_M", "Q2_
 WARM_TARGET_S = 2.0
 
 
-def make_files(count: int, full: bool) -> tuple[list[Path], Path, Path, Path]:
-    """(all files, QuantDesk home, fake user home, extra folder), freshly created."""
-    shutil.rmtree(WORK, ignore_errors=True)
-    template = write_model(WORK / "template.gguf", "tiny")
+def make_files(count: int, full: bool, work: Path = WORK) -> tuple[list[Path], Path, Path, Path]:
+    """(all files, QuantDesk home, fake user home, extra folder), freshly created in ``work``."""
+    shutil.rmtree(work, ignore_errors=True)
+    template = write_model(work / "template.gguf", "tiny")
     size = template.stat().st_size
     header = template.read_bytes()[: read_gguf_header(template).data_offset]
-    qd_home, user_home, folder = WORK / "qd-home", WORK / "home", WORK / "folder"
+    qd_home, user_home, folder = work / "qd-home", work / "home", work / "folder"
     roots = [
         (qd_home / "models", int(count * 0.6)),
         (user_home / ".lmstudio" / "models", int(count * 0.2)),

@@ -13,10 +13,9 @@ shows what durability costs. The first round also checks that both tools wrote i
 seconds per billion parameters that ``desktop_app/core/quantize_plan.py`` uses for its time
 estimate.
 
-llama-quantize is built from the very llama.cpp that llama-cpp-python vendors: the script
-downloads the llama-cpp-python sdist with pip, extracts it and builds only the llama-quantize
-target with the Makefile's portable CMake flags, all inside benchmarks/.cache (git-ignored).
-The build takes about 5 minutes on 2 cores and is reused afterwards.
+llama-quantize is built from the very llama.cpp that llama-cpp-python vendors by
+``native_tools.ensure_tool`` (the llama-cpp-python sdist, the Makefile's portable CMake flags,
+only the llama-quantize target, all inside benchmarks/.cache); the build is reused afterwards.
 
 Usage:
     python benchmarks/quantize_speed.py [--types Q8_0,Q4_K_M] [--runs 6] [--threads 2]
@@ -35,11 +34,9 @@ import hashlib
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -48,62 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-CACHE = ROOT / "benchmarks" / ".cache"
-LLAMA_CPP_PYTHON_VERSION = "0.3.36"
-SDIST_DIR = CACHE / "sdist"
-SRC_DIR = CACHE / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}"
-BUILD_DIR = CACHE / "llama.cpp-build"
-# The Makefile's portable x86-64 flags, so the native tool runs the same kernels as the wheel.
-CMAKE_FLAGS = [
-    "-DCMAKE_BUILD_TYPE=Release",
-    "-DGGML_NATIVE=OFF",
-    "-DGGML_AVX2=ON",
-    "-DGGML_FMA=ON",
-    "-DGGML_F16C=ON",
-    "-DLLAMA_CURL=OFF",
-    "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_EXAMPLES=OFF",
-    "-DLLAMA_BUILD_SERVER=OFF",
-]
-
-
-def _run(cmd: list[str], **kwargs: object) -> None:
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
-
-
-def build_llama_quantize() -> Path:
-    """Fetch the sdist, build llama-quantize into BUILD_DIR (once) and return the binary."""
-    binary = BUILD_DIR / "bin" / "llama-quantize"
-    if binary.exists():
-        return binary
-    SDIST_DIR.mkdir(parents=True, exist_ok=True)
-    archive = SDIST_DIR / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
-    if not archive.exists():
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-                "-d",
-                str(SDIST_DIR),
-            ]
-        )
-    if not (SRC_DIR / "vendor" / "llama.cpp" / "CMakeLists.txt").exists():
-        with tarfile.open(archive) as tar:
-            tar.extractall(CACHE, filter="data")
-    llama_src = SRC_DIR / "vendor" / "llama.cpp"
-    started = time.monotonic()
-    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    _run(["cmake", "-S", str(llama_src), "-B", str(BUILD_DIR), *generator, *CMAKE_FLAGS])
-    _run(["cmake", "--build", str(BUILD_DIR), "--target", "llama-quantize", "-j", "2"])
-    print(f"built {binary} in {time.monotonic() - started:.0f} s", flush=True)
-    return binary
+from benchmarks.native_tools import CACHE, ensure_tool, llama_cpp_python_version  # noqa: E402
 
 
 def _clean(*paths: Path) -> None:
@@ -182,7 +124,7 @@ def compare(args: argparse.Namespace, source: Path, work: Path) -> int:
     from desktop_app.core.model_facts import read_model_facts
     from desktop_app.core.quantize_plan import plan_quantize
 
-    binary = build_llama_quantize()
+    binary = ensure_tool("llama-quantize")
     params = read_model_facts(source).parameter_count
     rows = []
     worst = float("inf")
@@ -257,7 +199,7 @@ def compare(args: argparse.Namespace, source: Path, work: Path) -> int:
         "interleaved rounds (12 for types under 10 s, else 6) after a warm-up, `sync` before "
         "every run. "
         "llama-quantize built from the llama.cpp vendored in llama-cpp-python "
-        f"{LLAMA_CPP_PYTHON_VERSION} with the Makefile's portable flags. "
+        f"{llama_cpp_python_version()} with the Makefile's portable flags. "
         "Command: `python benchmarks/quantize_speed.py`.",
         "",
         "| type | rounds | QuantDesk s | without fsync s | llama-quantize s | speed ratio | "
@@ -366,7 +308,7 @@ def main() -> int:
     args = parser.parse_args()
     _LOAD_BEFORE = os.getloadavg()[0]
     if args.build_only:
-        build_llama_quantize()
+        ensure_tool("llama-quantize")
         return 0
     source = Path(args.source)
     if not source.exists():

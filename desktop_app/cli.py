@@ -7,19 +7,19 @@ No Qt is imported unless the GUI is asked for. Errors print one line on stderr a
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from desktop_app import __version__
+from desktop_app.cli_common import add_command, print_json
+from desktop_app.cli_compare import add_compare_commands
 from desktop_app.cli_convert import add_convert_command
 from desktop_app.cli_engine import add_engine_commands
 from desktop_app.cli_hub import add_hub_commands
-from desktop_app.cli_library import cmd_list, cmd_rm
+from desktop_app.cli_library import add_library_commands
 from desktop_app.cli_quantize import add_quantize_commands
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.formatting import human_bytes, human_count
@@ -32,18 +32,13 @@ class UsageError(Exception):
     """Bad command-line input that argparse could not catch."""
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
 def cmd_hardware(args: argparse.Namespace) -> int:
     from desktop_app.core.hardware import read_machine_info
     from desktop_app.core.paths import AppPaths
 
     info = read_machine_info(AppPaths.default().models)
     if args.json:
-        _print_json(info.to_json())
+        print_json(info.to_json())
         return 0
     print(f"CPU            {info.cpu_model}")
     print(f"Cores          {info.physical_cores} physical, {info.logical_cores} logical")
@@ -65,7 +60,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     facts = read_model_facts(args.file)
     if args.json:
-        _print_json(facts.to_json())
+        print_json(facts.to_json())
         return 0
     ft = facts.file_type
     guessed = " (inferred from tensors)" if facts.file_type_guessed else ""
@@ -116,7 +111,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data = fit.to_json()
         data["max_context"] = largest
         data["file"] = facts.path
-        _print_json(data)
+        print_json(data)
         return 0
     m = fit.memory
     print(f"{Path(facts.path).name}: {facts.quant_label}, context {m.n_ctx}, KV cache {m.kv_type}")
@@ -163,52 +158,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run quantized GGUF models locally. With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"QuantDesk {__version__}")
+    parser.add_argument(
+        "--selftest", action="store_true", help="check this installation works, then exit"
+    )
+    # Timing hook for benchmarks/bundle_start.py: open the app, report the first paint, quit.
+    parser.add_argument("--quit-after-show", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("gui", help="open the app (the default)")
-    p.set_defaults(func=cmd_gui)
+    add_command(sub, "gui", cmd_gui, "open the app (the default)")
 
-    p = sub.add_parser("hardware", help="this machine's memory, cores and CPU features")
+    p = add_command(sub, "hardware", cmd_hardware, "this machine's memory, cores and CPU features")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_hardware)
 
-    p = sub.add_parser("inspect", help="facts from a GGUF file's header")
+    p = add_command(sub, "inspect", cmd_inspect, "facts from a GGUF file's header")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("fit", help="memory estimate and fit verdict for this machine")
+    p = add_command(sub, "fit", cmd_fit, "memory estimate and fit verdict for this machine")
     p.add_argument("file")
     p.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
     p.add_argument("--kv-type", choices=["f16", "q8_0", "q4_0"], default="f16")
     p.add_argument("--no-flash-attn", action="store_true", help="estimate without flash attention")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("list", help="every model on this machine: QuantDesk's and other apps'")
-    p.add_argument("--folder", action="append", help="also scan this folder (repeatable)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("rm", help="delete a model file from QuantDesk's own models folder")
-    p.add_argument("path")
-    p.set_defaults(func=cmd_rm)
-
+    add_library_commands(sub)
     add_engine_commands(sub)
     add_hub_commands(sub)
     add_quantize_commands(sub)
+    add_compare_commands(sub)
     add_convert_command(sub)
 
     dev = sub.add_parser("dev", help="developer tools")
     dev_sub = dev.add_subparsers(dest="dev_command", metavar="TOOL", required=True)
-    p = dev_sub.add_parser("make-model", help="write a random-weight Llama GGUF for testing")
+    p = add_command(
+        dev_sub, "make-model", cmd_make_model, "write a random-weight Llama GGUF for testing"
+    )
     p.add_argument("output")
     p.add_argument("--shape", default="tiny", help="tiny, small or realistic (~0.5B)")
     p.add_argument("--dtype", choices=["F16", "F32"], default="F16")
     p.add_argument("--quant", default="", help="also quantize, e.g. Q8_0,Q4_K_M,Q2_K")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_make_model)
     return parser
 
 
@@ -221,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.selftest or args.quit_after_show:
+        from desktop_app import selftest
+
+        return selftest.run_selftest() if args.selftest else selftest.run_quit_after_show()
     if args.command is None:
         return cmd_gui(args)
     try:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.cli_common import add_command
 from desktop_app.formatting import human_bytes, human_count
 
 if TYPE_CHECKING:
@@ -24,12 +25,13 @@ OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 
 
 def add_convert_command(sub: Any) -> None:
-    p = sub.add_parser("convert", help="convert a Hugging Face model folder (safetensors) to GGUF")
+    p = add_command(
+        sub, "convert", cmd_convert, "convert a Hugging Face model folder (safetensors) to GGUF"
+    )
     p.add_argument("source", metavar="HF_DIR", help="folder with config.json and *.safetensors")
     p.add_argument("-o", "--output", help="GGUF file to write (default: <folder>-<TYPE>.gguf)")
     p.add_argument("--outtype", choices=OUTTYPES, default="f16", help="default: f16")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
-    p.set_defaults(func=cmd_convert)
 
 
 class _Progress:

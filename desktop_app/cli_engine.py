@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.cli_common import add_command, positive_int
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_broken_reason, describe_engine_failure
@@ -37,41 +38,35 @@ class CommandFailed(QuantDeskError):
     code = "command_failed"
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return n
-
-
 def add_engine_commands(sub: Any) -> None:
-    p = sub.add_parser("generate", help="generate a reply to one prompt (streams to stdout)")
+    p = add_command(
+        sub, "generate", cmd_generate, "generate a reply to one prompt (streams to stdout)"
+    )
     p.add_argument("file")
     p.add_argument("--prompt", required=True)
-    p.add_argument("--max-tokens", type=_positive, default=256)
+    p.add_argument("--max-tokens", type=positive_int, default=256)
     p.add_argument("--preset", choices=PRESETS, default="Balanced")
-    p.add_argument("--ctx", type=_positive, default=4096, help="context length in tokens")
-    p.add_argument("--threads", type=_positive, default=None)
+    p.add_argument("--ctx", type=positive_int, default=4096, help="context length in tokens")
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--raw", action="store_true", help="send the prompt as is, no chat template")
-    p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("chat", help="chat in the terminal (Ctrl-C stops a reply, /exit quits)")
+    p = add_command(
+        sub, "chat", cmd_chat, "chat in the terminal (Ctrl-C stops a reply, /exit quits)"
+    )
     p.add_argument("file")
-    p.add_argument("--ctx", type=_positive, default=4096)
+    p.add_argument("--ctx", type=positive_int, default=4096)
     p.add_argument("--system", default=None, help="a system message")
     p.add_argument("--preset", choices=PRESETS, default="Balanced")
-    p.add_argument("--max-tokens", type=_positive, default=1024)
-    p.add_argument("--threads", type=_positive, default=None)
-    p.set_defaults(func=cmd_chat)
+    p.add_argument("--max-tokens", type=positive_int, default=1024)
+    p.add_argument("--threads", type=positive_int, default=None)
 
-    p = sub.add_parser("bench", help="prompt and generation speed through the engine")
+    p = add_command(sub, "bench", cmd_bench, "prompt and generation speed through the engine")
     p.add_argument("file")
-    p.add_argument("--threads", type=_positive, default=None)
-    p.add_argument("--ctx", type=_positive, default=2048)
-    p.add_argument("--prompt-tokens", type=_positive, default=128)
-    p.add_argument("--gen-tokens", type=_positive, default=64)
+    p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--ctx", type=positive_int, default=2048)
+    p.add_argument("--prompt-tokens", type=positive_int, default=128)
+    p.add_argument("--gen-tokens", type=positive_int, default=64)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_bench)
 
 
 # --- shared -------------------------------------------------------------------------------------

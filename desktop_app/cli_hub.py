@@ -7,13 +7,13 @@ imported inside the commands so ``--help`` stays fast. Hub text is printed as pl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.cli_common import add_command, positive_int, print_json
 from desktop_app.formatting import human_bytes, human_count
 
 if TYPE_CHECKING:
@@ -31,41 +31,26 @@ _SORTS = {
 _VERDICT_WORDS = {"fits": "fits", "tight": "tight", "does_not_fit": "does not fit"}
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
-
-
 def add_hub_commands(sub: Any) -> None:
-    p = sub.add_parser("search", help="search GGUF models on the Hugging Face hub")
+    p = add_command(sub, "search", cmd_search, "search GGUF models on the Hugging Face hub")
     p.add_argument("text", nargs="?", default="")
     p.add_argument("--author", default=None, help="only this publisher's repos")
     p.add_argument("--sort", choices=list(_SORTS), default="downloads")
-    p.add_argument("--limit", type=_positive, default=30)
+    p.add_argument("--limit", type=positive_int, default=30)
     p.add_argument("--offline", action="store_true", help="no network: cache and catalog only")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("files", help="a repo's GGUF files: quant, size, fit verdict")
+    p = add_command(sub, "files", cmd_files, "a repo's GGUF files: quant, size, fit verdict")
     p.add_argument("repo")
-    p.add_argument("--ctx", type=_positive, default=4096, help="context length in tokens")
+    p.add_argument("--ctx", type=positive_int, default=4096, help="context length in tokens")
     p.add_argument("--kv-type", choices=["f16", "q8_0", "q4_0"], default="f16")
     p.add_argument("--offline", action="store_true", help="no network: cached listing only")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_files)
 
-    p = sub.add_parser("download", help="download a GGUF file (verified, resumable)")
+    p = add_command(sub, "download", cmd_download, "download a GGUF file (verified, resumable)")
     p.add_argument("repo")
     p.add_argument("file", help="a file name in the repo, or a quant label such as Q4_K_M")
     p.add_argument("--dir", default=None, help="models folder (default: QuantDesk's own)")
-    p.set_defaults(func=cmd_download)
 
 
 # --- search --------------------------------------------------------------------------------
@@ -95,7 +80,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         from desktop_app.core.hub.client import summaries_json
 
-        _print_json(
+        print_json(
             {
                 "query": results.query,
                 "source": "cache" if results.from_cache else "hub",
@@ -128,7 +113,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _print_catalog(catalog: tuple[Any, ...], as_json: bool) -> int:
     if as_json:
-        _print_json(
+        print_json(
             {
                 "source": "catalog",
                 "offline": True,
@@ -202,7 +187,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     )
     best = recommended(fits)
     if args.json:
-        _print_json(_files_json(listing, fits, best.key if best else None, plan, facts))
+        print_json(_files_json(listing, fits, best.key if best else None, plan, facts))
         return 0
     _print_files(listing, fits, best.key if best else None, plan, facts is not None, machine)
     return 0

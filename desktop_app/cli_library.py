@@ -1,4 +1,4 @@
-"""The ``quantdesk list`` and ``quantdesk rm`` commands (registered in ``cli.py``).
+"""The ``quantdesk list`` and ``quantdesk rm`` commands (``add_library_commands``, from ``cli.py``).
 
 Kept apart from ``cli.py`` so the library's commands and their output format live in one
 place. No Qt; core modules are imported inside the commands to keep ``--help`` fast.
@@ -7,17 +7,27 @@ place. No Qt; core modules are imported inside the commands to keep ``--help`` f
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.cli_common import add_command, print_json
 from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_broken_reason, describe_scan_problem
 
 if TYPE_CHECKING:
     from desktop_app.core.library.entries import LibrarySnapshot
     from desktop_app.core.library.families import ModelFamily, Variant
+
+
+def add_library_commands(sub: Any) -> None:
+    p = add_command(
+        sub, "list", cmd_list, "every model on this machine: QuantDesk's and other apps'"
+    )
+    p.add_argument("--folder", action="append", help="also scan this folder (repeatable)")
+    p.add_argument("--json", action="store_true")
+
+    p = add_command(sub, "rm", cmd_rm, "delete a model file from QuantDesk's own models folder")
+    p.add_argument("path")
 
 
 def _variant_json(family: ModelFamily, variant: Variant) -> dict[str, Any]:
@@ -67,8 +77,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 for p in snapshot.problems
             ],
         }
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        print_json(data)
         return 0
     rows = [
         (
@@ -102,6 +111,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
     from desktop_app.core.library.manage import delete_model
     from desktop_app.core.paths import AppPaths
 
-    freed = delete_model(Path(args.path), [AppPaths.default().models])
-    print(f"deleted {args.path} ({human_bytes(freed)} freed)")
+    result = delete_model(Path(args.path), [AppPaths.default().models])
+    if result.links_only:
+        targets = ", ".join(str(p) for p in result.kept)
+        print(f"removed the link {args.path}; the file it points to was left alone: {targets}")
+    else:
+        print(f"deleted {args.path} ({human_bytes(result.freed)} freed)")
     return 0

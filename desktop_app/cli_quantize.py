@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.cli_common import add_command, positive_int
 from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_error
 
@@ -65,15 +66,10 @@ class _Progress:
             print(text, file=sys.stderr, flush=True)
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return n
-
-
 def add_quantize_commands(sub: Any) -> None:
-    p = sub.add_parser("quantize", help="quantize a GGUF file to another type (e.g. F16 -> Q4_K_M)")
+    p = add_command(
+        sub, "quantize", cmd_quantize, "quantize a GGUF file to another type (e.g. F16 -> Q4_K_M)"
+    )
     p.add_argument("input", nargs="?", help="the GGUF file to quantize")
     p.add_argument("--type", dest="label", help="target type, e.g. Q4_K_M (see --list-types)")
     p.add_argument("-o", "--output", help="output file (default: <name>-<TYPE>.gguf beside it)")
@@ -82,12 +78,13 @@ def add_quantize_commands(sub: Any) -> None:
         action="store_true",
         help="allow an already quantized input (loses more quality than starting from F16)",
     )
-    p.add_argument("--threads", type=_positive, default=None, help="default: all cores")
+    p.add_argument("--threads", type=positive_int, default=None, help="default: all cores")
     p.add_argument("--imatrix", default=None, help="importance matrix (GGUF) for IQ types")
     p.add_argument("--list-types", action="store_true", help="list every type and exit")
-    p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("ladder", help="make several quantized versions of one F16/F32 model")
+    p = add_command(
+        sub, "ladder", cmd_ladder, "make several quantized versions of one F16/F32 model"
+    )
     p.add_argument("source", help="an F32/F16/BF16 GGUF file or a Hugging Face model folder")
     p.add_argument(
         "--types",
@@ -95,9 +92,8 @@ def add_quantize_commands(sub: Any) -> None:
         help="comma-separated types (default: Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K)",
     )
     p.add_argument("-o", "--output-dir", default=None, help="default: the source's folder")
-    p.add_argument("--threads", type=_positive, default=None, help="default: all cores")
+    p.add_argument("--threads", type=positive_int, default=None, help="default: all cores")
     p.add_argument("--imatrix", default=None, help="importance matrix (GGUF) for IQ types")
-    p.set_defaults(func=cmd_ladder)
 
 
 def _usage(message: str) -> int:

@@ -39,15 +39,15 @@ import math
 import os
 import re
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Literal, cast
 
+from desktop_app.core.atomic import fsync_folder
+from desktop_app.core.closing import ClosesOnExit
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.core.paths import AppPaths
 
@@ -252,7 +252,7 @@ class _Damaged(Exception):
 # --- the store ---------------------------------------------------------------------------------
 
 
-class ChatStore:
+class ChatStore(ClosesOnExit):
     """The chat history database. Open with :meth:`open`; use from the thread that opened it."""
 
     def __init__(
@@ -331,17 +331,6 @@ class ChatStore:
         except sqlite3.Error:
             pass
         conn.close()
-
-    def __enter__(self) -> ChatStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def path(self) -> Path:
@@ -982,24 +971,9 @@ def _move_aside(path: Path) -> Path:
     except OSError as exc:
         code = "read_only" if _is_permission_error(exc) else "io_error"
         raise ChatStoreError(code, f"moving damaged database aside: {exc}", path=path) from exc
-    _fsync_folder(path.parent)
-    return base
-
-
-def _fsync_folder(folder: Path) -> None:
     # A rename is atomic but only durable once the folder entry is synced (hardening.md s5).
-    if sys.platform == "win32":
-        return  # folders cannot be opened for fsync on Windows
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_folder(path.parent)
+    return base
 
 
 def _fts5_available(conn: sqlite3.Connection) -> bool:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core.atomic import atomic_write_json
+
 SIDECAR_SUFFIX = ".quantdesk.json"
 FORMAT = "quantdesk.provenance"
 VERSION = 1
@@ -99,16 +101,7 @@ def write_sidecar(model: str | os.PathLike[str], record: Mapping[str, Any]) -> P
     }
     data.update(record)
     target = sidecar_path(model)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_json(target, data, indent=2)
     return target
 
 
@@ -129,3 +122,66 @@ def read_sidecar(model: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
     return data
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the library shows of a sidecar: how QuantDesk made this file.
+
+    Every field is optional in practice (a sidecar may be old, edited or partly damaged):
+    strings are "" and tuples empty when the record does not say.
+    """
+
+    source: str  # the source file's (or Hugging Face folder's) name
+    source_type: str  # its file type, e.g. "F16"
+    output_type: str  # what this file was made as, e.g. "Q4_K_M"
+    created: dt.datetime | None  # when, in UTC
+    imatrix: str  # the importance matrix file's name; "" when none was used
+    ladder: tuple[str, ...]  # every type of the ladder this file was made in
+    tool: str  # e.g. "QuantDesk 0.4.0"
+    converted_from_folder: bool  # the source was converted from a Hugging Face folder first
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _created(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def summarize(record: Mapping[str, Any]) -> Provenance:
+    """The fields the library shows, each checked (a wrong type reads as not recorded)."""
+    source = _section(record, "source")
+    output = _section(record, "output")
+    options = _section(record, "options")
+    ladder = _section(record, "ladder")
+    labels = ladder.get("labels")
+    return Provenance(
+        source=Path(_text(source.get("path"))).name,
+        source_type=_text(source.get("file_type")),
+        output_type=_text(output.get("file_type")),
+        created=_created(record.get("created")),
+        imatrix=Path(_text(options.get("imatrix"))).name,
+        ladder=tuple(x for x in labels if isinstance(x, str)) if isinstance(labels, list) else (),
+        tool=_text(record.get("tool")),
+        converted_from_folder=_section(record, "converted").get("from") == "hf_folder",
+    )
+
+
+def read_provenance(model: str | os.PathLike[str]) -> Provenance | None:
+    """The summary of ``model``'s sidecar, or None without a usable one. Reads a file: keep it
+    off the GUI thread."""
+    record = read_sidecar(model)
+    return summarize(record) if record is not None else None

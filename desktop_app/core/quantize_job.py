@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core.atomic import fsync_folder
 from desktop_app.core.errors import QuantDeskError, QuantizeError
 from desktop_app.core.gguf_file import GGUFError, read_gguf_header
 from desktop_app.core.provenance import backend_versions, fingerprint, write_sidecar
@@ -49,7 +50,7 @@ from desktop_app.core.quantize_errors import (
     SourceChangedError,
     WorkerCrashedError,
 )
-from desktop_app.core.quantize_output import fsync_folder, move_into_place, reserve_temp
+from desktop_app.core.quantize_output import move_into_place, reserve_temp
 from desktop_app.core.quantize_plan import QuantizePlan, plan_quantize
 from desktop_app.core.quantize_worker import TEST_HOOKS_ENV, worker_main
 

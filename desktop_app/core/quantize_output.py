@@ -1,5 +1,6 @@
-"""Output files of a quantize job: claim a temp name, move into place without clobbering, make
-the rename durable. Shared by ``quantize_job`` (and usable by other jobs writing model files).
+"""Output files of a quantize job: claim a temp name, move into place without clobbering (the
+rename is made durable with ``atomic.fsync_folder``). Shared by ``quantize_job`` (and usable by
+other jobs writing model files).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from desktop_app.core.atomic import place_no_overwrite
 from desktop_app.core.quantize_errors import DestinationError
 
 
@@ -23,36 +25,7 @@ def reserve_temp(tmp: Path) -> None:
 
 def move_into_place(tmp: Path, destination: Path) -> None:
     """Rename without ever replacing a file that appeared at ``destination`` meanwhile."""
-    if os.name == "nt":
-        try:
-            os.rename(tmp, destination)  # refuses to replace on Windows
-        except FileExistsError as exc:
-            raise DestinationError("destination_exists", path=destination) from exc
-        return
     try:
-        os.link(tmp, destination)  # atomic and never replaces
+        place_no_overwrite(tmp, destination)
     except FileExistsError as exc:
         raise DestinationError("destination_exists", path=destination) from exc
-    except OSError:
-        # No hard links here (FAT, some network file systems): check, then rename.
-        if destination.exists():
-            raise DestinationError("destination_exists", path=destination) from None
-        os.rename(tmp, destination)
-        return
-    tmp.unlink()
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX; Windows has no directory handles for this)."""
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

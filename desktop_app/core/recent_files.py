@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from desktop_app.core.atomic import atomic_write_json
 
 MAX_RECENT = 10
 
@@ -27,14 +27,5 @@ class RecentFiles:
     def add(self, model_path: str) -> list[str]:
         items = [model_path, *(p for p in self.load() if p != model_path)][:MAX_RECENT]
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".recent-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(items, fh, ensure_ascii=False, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_json(self._path, items, indent=1, mode=0o600)
         return items

@@ -19,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop_app.core.atomic import atomic_write_bytes
 from desktop_app.core.chat_store import ChatStore, Conversation, Message
 from desktop_app.core.recent_files import RecentFiles
 from desktop_app.messages import describe_error
@@ -169,9 +170,7 @@ class ChatSession(QObject):
                 text = json.dumps(store.export_json(conversation_id), ensure_ascii=False, indent=1)
             else:
                 text = store.export_markdown(conversation_id)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8", errors="surrogatepass")
-            tmp.replace(target)
+            atomic_write_bytes(target, text.encode("utf-8", errors="surrogatepass"))
 
         self._db(write)
 
@@ -184,6 +183,15 @@ class ChatSession(QObject):
 
         self._db(
             read,
+            lambda conv: (
+                conv is not None and (self.refresh_list(), self.select_conversation(conv.id))
+            ),
+        )
+
+    def import_data(self, data: dict[str, Any]) -> None:
+        """A conversation in export format (e.g. carried over from Compare), opened as new."""
+        self._db(
+            lambda s: s.import_json(data),
             lambda conv: (
                 conv is not None and (self.refresh_list(), self.select_conversation(conv.id))
             ),

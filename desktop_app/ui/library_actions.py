@@ -1,14 +1,15 @@
 """What the Library page changes on disk: deleting, importing, hidden files, added folders.
 
 Deleting and importing write model files, so they run on the heavy pool (one at a time);
-the two small preference files (hidden paths, added folders) are saved on the io pool, each
+added folders are the models folders after the first, kept in Settings (``services.settings``);
+the hidden paths file is saved on the io pool, each
 save carrying a generation so a late one never undoes a newer one. Only QuantDesk's own files
 can be deleted (``delete_model`` checks again); other apps' files can only be hidden.
 
 Signals (GUI thread):
     notice(str, bool): a sentence for the status line, and whether it reports a failure.
     hidden_changed(): the set of hidden paths changed.
-    folders_changed(): a folder was added; the scan must include it.
+    folders_changed(): a folder was added or removed; the scan must follow.
     deleted(str): the entry key of a model file just deleted.
     imported(): files were imported (some may have failed; see the notice).
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from desktop_app.core.library.hidden import FOLDERS_FILE_NAME, HIDDEN_FILE_NAME, StoredPaths
-from desktop_app.core.library.manage import ImportMode, delete_model, import_model
+from desktop_app.core.library.hidden import HIDDEN_FILE_NAME, StoredPaths
+from desktop_app.core.library.manage import DeleteResult, ImportMode, delete_model, import_model
 from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_error
 from desktop_app.ui.models.library_model import LibraryRow, source_name
@@ -61,10 +62,11 @@ class LibraryActions(QObject):
         self._widget = parent  # dialogs' parent
         self.models_root = services.paths.models
         self._hidden_store = StoredPaths(services.paths.config / HIDDEN_FILE_NAME)
-        self._folders_store = StoredPaths(services.paths.config / FOLDERS_FILE_NAME)
-        # Two small files read once, at construction, like the Chat page's recent models.
+        # A small file read once, at construction, like the Chat page's recent models.
         self.hidden: frozenset[str] = self._hidden_store.load()
-        self.folders: tuple[str, ...] = tuple(sorted(self._folders_store.load()))
+        # Added folders are the models folders after the first (Settings owns the list).
+        self.folders: tuple[str, ...] = self._settings_folders()[1:]
+        services.settings.changed.connect(self._on_settings_changed)
         self._generation = 0
         self._deleting: set[str] = set()  # entry keys: a second click must not delete twice
 
@@ -122,15 +124,19 @@ class LibraryActions(QObject):
         self._deleting.add(row.key)
         (
             Op(delete_model, row.entry, [self.models_root])
-            .success(lambda freed: self._on_deleted(row, freed))
+            .success(lambda result: self._on_deleted(row, result))
             .failure(lambda exc: self._on_delete_failed(row, exc))
             .owned_by(self)
             .run_in(self._services.pools.heavy)
         )
 
-    def _on_deleted(self, row: LibraryRow, freed: int) -> None:
+    def _on_deleted(self, row: LibraryRow, result: DeleteResult) -> None:
         self._deleting.discard(row.key)
-        self.notice.emit(f"Deleted {row.display_name}; {human_bytes(freed)} freed.", False)
+        if result.links_only:
+            text = f"Removed the link to {row.display_name}; the file it points to was kept."
+        else:
+            text = f"Deleted {row.display_name}; {human_bytes(result.freed)} freed."
+        self.notice.emit(text, False)
         self.deleted.emit(row.key)
 
     def _on_delete_failed(self, row: LibraryRow, exc: BaseException) -> None:
@@ -143,11 +149,27 @@ class LibraryActions(QObject):
         folder = QFileDialog.getExistingDirectory(
             self._widget, "Add a folder of models", str(Path.home())
         )
-        if not folder or folder in self.folders:
+        if not folder or folder in self._settings_folders():
             return
-        self.folders = tuple(sorted({*self.folders, folder}))
-        self._save(self._folders_store, self.folders)
-        self.folders_changed.emit()
+        self._services.settings.update(models_folders=(*self._settings_folders(), folder))
+
+    def remove_folder(self, folder: str) -> None:
+        """Stop reading a folder the user added (its files are not touched). QuantDesk's own
+        folder and other apps' folders are not in that list, so they cannot be removed."""
+        if Path(folder) not in {Path(f) for f in self.folders}:
+            return
+        stored = self._services.settings.settings.models_folders
+        kept = tuple(f for f in stored if Path(f) != Path(folder))
+        self._services.settings.update(models_folders=kept)
+
+    def _settings_folders(self) -> tuple[str, ...]:
+        return tuple(str(p) for p in self._services.settings.models_folders(self.models_root))
+
+    def _on_settings_changed(self, _settings: object) -> None:
+        folders = self._settings_folders()[1:]
+        if folders != self.folders:
+            self.folders = folders
+            self.folders_changed.emit()
 
     def choose_and_import(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(

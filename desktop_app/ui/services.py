@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from desktop_app.core.hub.downloads import DownloadManager
 from desktop_app.core.paths import AppPaths
+from desktop_app.ui.downloads_bridge import default_download_manager
 from desktop_app.ui.offline import OfflineSwitch
+from desktop_app.ui.settings_store import SettingsStore
 from desktop_app.ui.tasks import Pools
 
 
@@ -16,3 +19,5 @@ class Services:
     # One field per line; fields added later have defaults so tests can build Services(paths,
     # pools) and get working, temp-folder-backed parts.
     offline: OfflineSwitch = field(default_factory=OfflineSwitch)
+    settings: SettingsStore = field(default_factory=SettingsStore)
+    downloads: DownloadManager = field(default_factory=default_download_manager)

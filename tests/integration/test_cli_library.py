@@ -173,3 +173,40 @@ def test_rm_refuses_other_apps_files(machine: dict[str, Path], app_home: Path) -
 def test_rm_missing_file(machine: dict[str, Path], app_home: Path) -> None:
     proc = run_cli(machine, app_home, "rm", str(machine["own"] / "nope" / "x.gguf"))
     assert_one_line_error(proc, "no such file")
+
+
+def test_rm_of_a_model_imported_as_a_symbolic_link_removes_the_link_only(
+    machine: dict[str, Path], app_home: Path
+) -> None:
+    from desktop_app.core.library.manage import import_model
+
+    target = machine["lms"]
+    link = import_model(target, machine["own"], "symlink", publisher="linked")
+    sidecar = link.with_name(link.name + ".quantdesk.json")
+    sidecar.write_text('{"format": "quantdesk.provenance", "version": 1}')
+    before = target.read_bytes()
+    proc = run_cli(machine, app_home, "rm", str(link))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"removed the link {link}; the file it points to was left alone")
+    assert str(target) in proc.stdout
+    assert not os.path.lexists(link) and not sidecar.exists()
+    assert target.read_bytes() == before  # LM Studio's file is untouched
+    listed = json.loads(run_cli(machine, app_home, "list", "--json").stdout)["models"]
+    lms = [m for m in listed if m["path"] == str(target)]
+    assert [loc["source"] for loc in lms[0]["locations"]] == ["lmstudio"]
+
+
+def test_rm_removes_the_provenance_sidecar_and_nothing_else(
+    machine: dict[str, Path], app_home: Path
+) -> None:
+    target = machine["own_q8"]
+    folder = target.parent
+    sidecar = folder / (target.name + ".quantdesk.json")
+    sidecar.write_text('{"format": "quantdesk.provenance", "version": 1}\n')
+    notes = folder / (target.name + ".notes.txt")  # the user's own file beside it
+    notes.write_text("my notes")
+    proc = run_cli(machine, app_home, "rm", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert not target.exists() and not sidecar.exists()
+    assert notes.read_text() == "my notes" and machine["own_q4"].exists()
+    assert proc.stdout.startswith(f"deleted {target} (")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from desktop_app.core.engine.protocol import ChatMessage, GenerationStats, SamplingParams, Token
-from desktop_app.core.quality.row_metrics import RowBlock
-from desktop_app.core.quality.summary import QualitySummary
+
+if TYPE_CHECKING:  # keeps numpy out of the window's start-up (these are only annotations)
+    from desktop_app.core.quality.row_metrics import RowBlock
+    from desktop_app.core.quality.summary import QualitySummary
 
 # Greedy, so the panes differ only because of the weights; 5 alternatives per token for hovers.
 COMPARE_SAMPLING = SamplingParams(

@@ -28,6 +28,7 @@ from typing import BinaryIO
 import gguf
 import numpy as np
 
+from desktop_app.core.atomic import fsync_folder, place_no_overwrite
 from desktop_app.core.convert.errors import ConvertError, os_error
 from desktop_app.core.convert.hf_model import HFModelFolder, load_hf_folder
 from desktop_app.core.convert.safetensors_reader import WeightSet, load_weight_set
@@ -298,34 +299,7 @@ def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
         os.replace(tmp, out)
     else:
         try:
-            os.link(tmp, out)  # fails if ``out`` appeared meanwhile: never clobbers
+            place_no_overwrite(tmp, out)
         except FileExistsError as exc:
             raise ConvertError("exists", path=out) from exc
-        except OSError as exc:
-            if exc.errno not in (
-                errno.EPERM,
-                errno.ENOTSUP,
-                errno.EXDEV,
-                errno.EMLINK,
-                errno.ENOSYS,
-            ):
-                raise
-            if out.exists():  # file systems without hard links: check, then rename
-                raise ConvertError("exists", path=out) from exc
-            os.replace(tmp, out)
-        else:
-            tmp.unlink()
-    _fsync_dir(out.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform (Windows); the rename itself is done
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_folder(out.parent)

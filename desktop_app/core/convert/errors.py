@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+from desktop_app.core.atomic import is_disk_full
 from desktop_app.core.errors import QuantDeskError
 
 # Every code ConvertError uses, grouped by where it comes from (messages.py phrases each one).
@@ -90,7 +91,7 @@ class ConvertError(QuantDeskError):
 
 def os_error(exc: OSError, path: Path | str | None) -> ConvertError:
     """An operating-system failure as a typed error: disk_full, permission_denied or io_error."""
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+    if is_disk_full(exc):
         code = "disk_full"
     elif isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         code = "permission_denied"

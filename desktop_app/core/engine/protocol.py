@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from desktop_app.core.quality.row_metrics import RowBlock
+if TYPE_CHECKING:  # numpy is not imported at start-up for this: unpickling imports it when used
+    from desktop_app.core.quality.row_metrics import RowBlock
 
 # --- settings ----------------------------------------------------------------------------------
 

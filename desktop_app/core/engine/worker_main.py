@@ -185,7 +185,10 @@ def _read_requests(
 def worker_main(conn: Connection) -> None:
     """Serve requests from ``conn`` until a ShutdownRequest or the pipe closes."""
     # Imported here, in the child: the app imports this module only to name the entry point.
+    from desktop_app.core.engine.network_guard import install_from_env
     from desktop_app.core.engine.session import ModelSession, RequestState
+
+    install_from_env()  # tests: refuse and report any network access (network_guard.py)
 
     # Ctrl-C in a terminal reaches the whole process group; the app decides what it means (the
     # chat command cancels the reply), so the worker only listens to its pipe.

@@ -8,16 +8,15 @@ forgotten, never raised.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from desktop_app.core.atomic import atomic_write_json
 
 __all__ = ["CacheEntry", "JsonCache"]
 
@@ -67,17 +66,9 @@ class JsonCache:
     def put(self, kind: str, key: str, data: Any) -> None:
         path = self._path(kind, key)
         doc = {"schema": SCHEMA, "key": key, "saved_at": time.time(), "data": data}
-        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".qd-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, ensure_ascii=False)
-            os.replace(tmp, path)
-            tmp = None
+            # A cache entry lost to a power cut is only a miss: no fsync.
+            atomic_write_json(path, doc, durable=False, mode=0o600)
         except (OSError, TypeError, ValueError) as exc:
             log.info("hub cache: could not write %s: %s", path, exc)
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)

@@ -24,9 +24,10 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from desktop_app.core import atomic
 from desktop_app.core.hub.errors import HubError
 
-__all__ = ["BlockWriter", "disk_error", "fsync_folder", "place_no_overwrite", "write_chunks"]
+__all__ = ["BlockWriter", "disk_error", "place_no_overwrite", "write_chunks"]
 
 _IOV_MAX = 1024
 
@@ -112,38 +113,18 @@ class BlockWriter:
 
 def disk_error(exc: OSError, path: Path) -> HubError:
     detail = f"{type(exc).__name__}: {exc.strerror or exc}"
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG):
+    if atomic.is_disk_full(exc):
         return HubError("disk_full", detail, path=path)
     if isinstance(exc, PermissionError):
         return HubError("permission_denied", detail, path=path)
     return HubError("io_error", detail, path=path)
 
 
-def fsync_folder(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def place_no_overwrite(part: Path, dest: Path) -> None:
     """Give the verified file its final name, never replacing an existing one."""
     try:
-        os.link(part, dest)  # fails with EEXIST instead of replacing: atomic and safe
+        atomic.place_no_overwrite(part, dest)
     except FileExistsError as exc:
         raise HubError("exists", path=dest) from exc
-    except OSError:
-        # No hard links here (FAT, some network shares): Windows' rename refuses an existing
-        # target by itself; elsewhere the window between check and rename is tiny.
-        if os.path.lexists(dest):
-            raise HubError("exists", path=dest) from None
-        try:
-            os.rename(part, dest)
-        except OSError as exc:
-            raise disk_error(exc, dest) from exc
-        return
-    os.unlink(part)
+    except OSError as exc:
+        raise disk_error(exc, dest) from exc

@@ -16,11 +16,11 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from desktop_app.core.atomic import atomic_write_json
 from desktop_app.core.hub.errors import HubError
 
 __all__ = [
@@ -118,19 +118,7 @@ def read_record(dest: Path) -> PartialRecord | None:
 
 def write_record(dest: Path, record: PartialRecord, *, sync: bool = False) -> None:
     """Replace the record atomically (temp file in the same folder, then rename)."""
-    path = record_path(dest)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".qd-record-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(record), fh)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_json(record_path(dest), asdict(record), durable=sync, mode=0o600)
 
 
 def discard_partial(dest: Path) -> None:

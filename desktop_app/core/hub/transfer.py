@@ -34,8 +34,9 @@ from huggingface_hub import errors as hf_errors
 from huggingface_hub import hf_hub_url
 
 from desktop_app.core import hardware
+from desktop_app.core.atomic import fsync_folder
 from desktop_app.core.hub.control import Control, Stopped, hang_up
-from desktop_app.core.hub.diskio import BlockWriter, disk_error, fsync_folder, place_no_overwrite
+from desktop_app.core.hub.diskio import BlockWriter, disk_error, place_no_overwrite
 from desktop_app.core.hub.errors import HubError
 from desktop_app.core.hub.names import destination_path, prepare_destination
 from desktop_app.core.hub.partial import (

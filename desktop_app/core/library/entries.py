@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from desktop_app.core.model_facts import ModelFacts
+from desktop_app.core.provenance import Provenance
 
 # Where a file was found. "quantdesk" is the only kind QuantDesk ever deletes from.
 SourceKind = Literal["quantdesk", "hf_cache", "lmstudio", "ollama", "gpt4all", "folder"]
@@ -62,7 +63,8 @@ class ModelEntry:
     Exactly one of ``facts`` and ``broken_reason`` is set. ``broken_reason`` is the
     ``GGUFProblem`` value (e.g. ``truncated``) or the ``FileAccessError`` code (e.g.
     ``permission_denied``) of the failed read. ``own`` means one location is inside one of
-    QuantDesk's own models folders.
+    QuantDesk's own models folders. ``provenance`` is how QuantDesk made the file, from the
+    ``<file>.quantdesk.json`` sidecar beside one of its locations (None without one).
     """
 
     key: str
@@ -75,6 +77,7 @@ class ModelEntry:
     family_key: str
     quant_label: str
     own: bool
+    provenance: Provenance | None = None
 
     @property
     def path(self) -> Path:

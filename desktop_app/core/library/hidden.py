@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from desktop_app.core.atomic import atomic_write_json
 
 __all__ = ["FOLDERS_FILE_NAME", "HIDDEN_FILE_NAME", "StoredPaths"]
 
@@ -63,20 +63,7 @@ class StoredPaths:
         with self._lock:
             if generation <= self._written:
                 return False
-            _write_atomic(self._file, {"format": _FORMAT, "paths": items})
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self._file, {"format": _FORMAT, "paths": items}, indent=1, mode=0o600)
             self._written = generation
             return True
-
-
-def _write_atomic(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

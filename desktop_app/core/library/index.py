@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core.atomic import atomic_write_text
 from desktop_app.core.errors import FileAccessError
 from desktop_app.core.gguf_file import GGUFError
 from desktop_app.core.library.entries import (
@@ -47,6 +47,7 @@ from desktop_app.core.library.facts_codec import SCHEMA, decode_facts, encode_fa
 from desktop_app.core.library.families import FamilyInput, family_keys, quant_label_for
 from desktop_app.core.library.sources import ModelSource
 from desktop_app.core.model_facts import ModelFacts, read_model_facts
+from desktop_app.core.provenance import Provenance, read_provenance
 
 __all__ = ["CACHE_FILE_NAME", "LibraryIndex"]
 
@@ -275,7 +276,9 @@ class LibraryIndex:
             "records": {k: r.to_json() for k, r in records.items()},
         }
         try:
-            _write_atomic(self._cache_file, json.dumps(data, separators=(",", ":")))
+            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(data, separators=(",", ":"))
+            atomic_write_text(self._cache_file, text, mode=0o600)
         except OSError as exc:
             # A read-only or full disk costs speed next time, not correctness now.
             log.warning("could not save the library cache %s: %s", self._cache_file, exc)
@@ -311,20 +314,6 @@ def _parse_record(raw: Any) -> _Record | None:
     return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".library-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _entries(resolved: list[_Resolved]) -> tuple[ModelEntry, ...]:
     inputs = [
         FamilyInput(r.facts, r.found.first.name, r.found.first.repo, r.found.first.path.parent)
@@ -346,6 +335,20 @@ def _entries(resolved: list[_Resolved]) -> tuple[ModelEntry, ...]:
                 family_key=family_key,
                 quant_label=quant_label_for(r.facts, item.first.name),
                 own=any(loc.source_kind == "quantdesk" for loc in item.locations),
+                provenance=_provenance(item.locations),
             )
         )
     return tuple(entries)
+
+
+def _provenance(locations: list[Location]) -> Provenance | None:
+    """The sidecar beside the first location that has one. Read at every scan, not cached:
+    a missing one costs one failed open, and a sidecar can appear after its model (it is
+    written second)."""
+    for loc in locations:
+        if loc.source_kind == "ollama":
+            continue  # blobs named by hash: QuantDesk never writes beside them
+        found = read_provenance(loc.path)
+        if found is not None:
+            return found
+    return None

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from desktop_app.core.atomic import atomic_write_json
 
 F32 = npt.NDArray[np.float32]
 
@@ -68,10 +69,8 @@ def finish_rows(path: Path, rows: F32, meta: RowsMeta) -> None:
     flush = getattr(rows, "flush", None)
     if flush is not None:
         flush()
-    record = meta_path(path)
-    tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps(meta.__dict__), encoding="utf-8")
-    os.replace(tmp, record)
+    # Scratch data for one comparison: atomic (never a half record), not worth an fsync.
+    atomic_write_json(meta_path(path), meta.__dict__, durable=False)
 
 
 def open_rows(path: Path, *, n_vocab: int, vocab_digest: str, tokens: Sequence[int]) -> F32:

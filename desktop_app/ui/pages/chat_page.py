@@ -78,6 +78,8 @@ class ChatPage(QWidget):
         self._views: list[MessageView] = []
 
         self.model_bar = ModelBar(services.paths.models)
+        self.model_bar.apply_settings(services.settings.settings)  # default ctx and threads
+        services.settings.changed.connect(self.model_bar.apply_settings)
         self.model_bar.load_requested.connect(self._on_load_requested)
         self.model_bar.unload_requested.connect(self._on_unload_requested)
         self.model_bar.set_recent(self.session.recent_models())

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.library.families import ModelFamily
+from desktop_app.core.provenance import Provenance
 from desktop_app.formatting import human_bytes, human_count
 from desktop_app.messages import describe_broken_reason
 from desktop_app.ui.models.library_model import FIT_CONTEXT, LibraryRow, source_name
@@ -99,6 +100,14 @@ class LibraryDetails(QWidget):
         row.addWidget(self.delete_button, 0, 1)
         buttons.addLayout(row, 1, 1)
 
+        # How QuantDesk made the file (its sidecar, read by the scan): shown only when known.
+        self.provenance_box = QGroupBox("Provenance")
+        self.provenance = QLabel("")
+        self.provenance.setWordWrap(True)
+        self.provenance.setTextFormat(Qt.TextFormat.PlainText)
+        self.provenance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        QVBoxLayout(self.provenance_box).addWidget(self.provenance)
+
         self.facts = FactsForm("Facts", _ROWS)
         self.fields = self.facts.fields
 
@@ -110,6 +119,7 @@ class LibraryDetails(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addLayout(buttons)
+        layout.addWidget(self.provenance_box)
         layout.addWidget(self.locations_box)
         layout.addWidget(self.facts)
         layout.addStretch(1)
@@ -119,6 +129,9 @@ class LibraryDetails(QWidget):
         f = self.fields
         self.facts.setVisible(row is not None)
         self.locations_box.setVisible(row is not None)
+        made = row.entry.provenance if row is not None else None
+        self.provenance.setText(describe_provenance(made) if made is not None else "")
+        self.provenance_box.setVisible(made is not None)
         if row is None:
             self.title.setText("Select a model to see its details.")
             self.locations.setPlainText("")
@@ -227,3 +240,20 @@ class LibraryDetails(QWidget):
 def _guessed(row: LibraryRow) -> bool:
     facts = row.entry.facts
     return facts is not None and facts.file_type_guessed
+
+
+def describe_provenance(p: Provenance) -> str:
+    """One sentence: "Made by QuantDesk from X (F16) as Q4_K_M on <date>, without an imatrix"."""
+    text = "Made by QuantDesk"
+    if p.source:
+        source_type = f" ({p.source_type})" if p.source_type else ""
+        converted = ", converted from a Hugging Face folder," if p.converted_from_folder else ""
+        text += f" from {p.source}{source_type}{converted}"
+    if p.output_type:
+        text += f" as {p.output_type}"
+    if p.created is not None:
+        text += f" on {p.created.astimezone().strftime('%Y-%m-%d %H:%M')}"
+    text += f", with the imatrix {p.imatrix}" if p.imatrix else ", without an imatrix"
+    if len(p.ladder) > 1:
+        text += f"; one of a ladder of {len(p.ladder)} ({', '.join(p.ladder)})"
+    return text + "."

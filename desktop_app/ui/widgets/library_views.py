@@ -244,11 +244,13 @@ class LibraryViews(QSplitter):
 
     # --- feeding -----------------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[LibraryRow]) -> None:
+    def set_rows(self, rows: Sequence[LibraryRow], max_new: int | None = None) -> int:
+        """LibraryModel.set_rows; returns the rows still to append (see there)."""
         first = self.model.rowCount() == 0
-        self.model.set_rows(rows)
+        left = self.model.set_rows(rows, max_new)
         if first and rows:
             self.table.fit_columns(rows)
+        return left
 
     def family(self, key: str) -> ModelFamily | None:
         return self._families.get(key)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.hardware import default_threads
+from desktop_app.core.settings import Settings
 
 MAX_RECENT = 10
 
@@ -67,6 +68,15 @@ class ModelBar(QWidget):
         layout.addWidget(self.load_button)
         layout.addWidget(self.progress)
         layout.addWidget(self.status, 1)
+
+    @Slot(object)
+    def apply_settings(self, settings: Settings) -> None:
+        """Take the default context and threads from Settings (not while a model is loaded:
+        the spin boxes then show what it was loaded with)."""
+        if self._loaded:
+            return
+        self.ctx_spin.setValue(settings.default_context)
+        self.threads_spin.setValue(settings.threads or default_threads())
 
     def set_recent(self, paths: list[str]) -> None:
         current = self.current_path()

@@ -15,6 +15,7 @@ from desktop_app.core.library.errors import LibraryError
 from desktop_app.core.library.index import LibraryIndex
 from desktop_app.core.library.manage import delete_model, import_model
 from desktop_app.core.library.sources import HFCacheSource, lmstudio_source, own_models_source
+from desktop_app.core.provenance import SIDECAR_SUFFIX
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_delete_own_file_frees_its_size_and_prunes_folders(own: Path) -> None:
     path = write_gguf(own / "bartowski" / "Qwen-GGUF" / "Qwen-Q4_K_M.gguf")
     keep = write_gguf(own / "bartowski" / "Other-GGUF" / "Other-Q4_K_M.gguf")
     size = path.stat().st_size
-    assert delete_model(path, [own]) == size
+    assert delete_model(path, [own]).freed == size
     assert not path.exists()
     assert not (own / "bartowski" / "Qwen-GGUF").exists()  # emptied repo folder removed
     assert keep.exists() and own.is_dir()
@@ -63,15 +64,105 @@ def test_dotdot_does_not_escape(tmp_path: Path, own: Path) -> None:
     assert outside.exists()
 
 
-def test_symlink_in_own_root_to_foreign_file_is_refused(tmp_path: Path, own: Path) -> None:
+def test_symlink_in_own_root_to_foreign_file_removes_the_link_only(
+    tmp_path: Path, own: Path
+) -> None:
     foreign = lmstudio_model(tmp_path / "home", "pub", "repo", "m-Q4_K_M.gguf")
+    content = foreign.read_bytes()
     link = own / "pub" / "repo" / "m-Q4_K_M.gguf"
     link.parent.mkdir(parents=True)
     link.symlink_to(foreign)
-    with pytest.raises(LibraryError) as exc:
-        delete_model(link, [own])
-    assert code_of(exc) == "not_own"
-    assert foreign.exists() and link.is_symlink()
+    result = delete_model(link, [own])
+    assert result.links_only and result.freed == 0
+    assert result.removed == (link,) and result.kept == (foreign,)
+    assert not os.path.lexists(link) and not (own / "pub").exists()  # emptied folders pruned
+    assert foreign.read_bytes() == content
+
+
+def test_symlink_imported_by_the_library_removes_the_link_only(tmp_path: Path, own: Path) -> None:
+    src = write_gguf(tmp_path / "downloads" / "Qwen-Q4_K_M.gguf")
+    link = import_model(src, own, "symlink", publisher="mine")
+    (entry,) = LibraryIndex(tmp_path / "c.json").scan([own_models_source([own])]).entries
+    result = delete_model(entry, [own])  # as the Library page deletes it
+    assert result.links_only and result.kept == (src.resolve(),)
+    assert not os.path.lexists(link) and src.is_file()
+
+
+def test_dangling_symlink_in_own_root_is_removed(tmp_path: Path, own: Path) -> None:
+    link = own / "p" / "gone.gguf"
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / "deleted-elsewhere.gguf")
+    result = delete_model(link, [own])
+    assert result.links_only and not os.path.lexists(link)
+
+
+# --- sidecars ------------------------------------------------------------------------------------
+
+
+def _sidecar(model: Path) -> Path:
+    path = model.with_name(model.name + SIDECAR_SUFFIX)
+    path.write_text('{"format": "quantdesk.provenance", "version": 1}\n')
+    return path
+
+
+def test_delete_removes_the_provenance_sidecar_and_nothing_else(own: Path) -> None:
+    model = write_gguf(own / "ladder" / "Tiny-Q4_K_M.gguf")
+    sibling = write_gguf(own / "ladder" / "Tiny-Q8_0.gguf")
+    sidecar, sibling_sidecar = _sidecar(model), _sidecar(sibling)
+    others = [
+        own / "ladder" / "Tiny-Q4_K_M.gguf.json",  # not QuantDesk's suffix
+        own / "ladder" / "Tiny-Q4_K_M.quantdesk.json",  # not "<file name>.quantdesk.json"
+        own / "ladder" / "README.md",
+    ]
+    for path in others:
+        path.write_text("user file")
+    size = model.stat().st_size + sidecar.stat().st_size
+    result = delete_model(model, [own])
+    assert result.freed == size
+    assert set(result.removed) == {model, sidecar}
+    assert not model.exists() and not sidecar.exists()
+    assert sibling.exists() and sibling_sidecar.exists()
+    assert all(p.read_text() == "user file" for p in others)
+
+
+def test_a_folder_named_like_a_sidecar_is_left_alone(own: Path) -> None:
+    model = write_gguf(own / "p" / "m.gguf")
+    odd = own / "p" / ("m.gguf" + SIDECAR_SUFFIX)
+    odd.mkdir()
+    delete_model(model, [own])
+    assert odd.is_dir() and not model.exists()
+
+
+def test_the_sidecar_of_a_removed_link_goes_the_target_keeps_its_own(
+    tmp_path: Path, own: Path
+) -> None:
+    foreign = write_gguf(tmp_path / "elsewhere" / "m-Q4_K_M.gguf")
+    foreign_sidecar = _sidecar(foreign)
+    link = import_model(foreign, own, "symlink")
+    link_sidecar = _sidecar(link)
+    result = delete_model(link, [own])
+    assert result.links_only
+    assert not link_sidecar.exists() and not os.path.lexists(link)
+    assert foreign.exists() and foreign_sidecar.exists()
+
+
+def test_a_sidecar_that_cannot_be_removed_does_not_fail_the_delete(
+    own: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = write_gguf(own / "p" / "m.gguf")
+    sidecar = _sidecar(model)
+    real_unlink = os.unlink
+
+    def refuse_sidecars(path: str) -> None:
+        if str(path).endswith(SIDECAR_SUFFIX):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        real_unlink(path)
+
+    monkeypatch.setattr(manage.os, "unlink", refuse_sidecars)
+    result = delete_model(model, [own])
+    assert not model.exists() and sidecar.exists()  # an orphan record is harmless
+    assert result.removed == (model,)
+    assert "could not remove" in caplog.text
 
 
 def test_symlinked_folder_into_other_app_is_refused(tmp_path: Path, own: Path) -> None:
@@ -90,7 +181,8 @@ def test_symlink_inside_own_root_to_own_file_removes_both(own: Path) -> None:
     link.parent.mkdir()
     link.symlink_to(target)
     size = target.stat().st_size
-    assert delete_model(link, [own]) == size
+    result = delete_model(link, [own])
+    assert result.freed == size and not result.links_only
     assert not target.exists() and not os.path.lexists(link)
 
 
@@ -99,7 +191,7 @@ def test_delete_hard_link_frees_nothing(tmp_path: Path, own: Path) -> None:
     mine = own / "p" / "r" / "m.gguf"
     mine.parent.mkdir(parents=True)
     os.link(other, mine)
-    assert delete_model(mine, [own]) == 0  # the data lives on under the other name
+    assert delete_model(mine, [own]).freed == 0  # the data lives on under the other name
     assert other.exists() and not mine.exists()
 
 
@@ -114,7 +206,7 @@ def test_delete_entry_removes_only_own_locations(tmp_path: Path, own: Path) -> N
     snap = LibraryIndex(tmp_path / "c.json").scan([own_models_source([own]), HFCacheSource(cache)])
     (entry,) = snap.entries
     assert entry.own and len(entry.paths) == 2
-    assert delete_model(entry, [own]) == 0
+    assert delete_model(entry, [own]).freed == 0
     assert not mine.exists() and blob.exists() and links["M-Q4_K_M.gguf"].exists()
 
 

@@ -494,3 +494,116 @@ def test_added_folder_is_scanned_and_remembered(
     again = open_page(qtbot, services, fake_home, pages)
     assert [r["QUANT"] for r in table_rows(again)] == ["Q2_K"]
     shutil.rmtree(folder)
+
+
+def test_folders_dialog_removes_an_added_folder_only(
+    qtbot: QtBot,
+    services: Services,
+    fake_home: FakeHome,
+    files: dict[str, Path],
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    pages: list[LibraryPage],
+    qtmodeltester,
+) -> None:
+    folder = tmp_path / "my models"
+    added = copy(tiny_models["Q2_K"], folder / "tiny-Q2_K.gguf")
+    page = open_page(qtbot, services, fake_home, pages)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    with qtbot.waitSignal(page.scanner.scan_finished, timeout=TIMEOUT):
+        page.add_folder_button.click()
+    qtbot.waitUntil(lambda: page.proxy.rowCount() == 6, timeout=TIMEOUT)
+    assert "Added folder" in {r["SOURCE"] for r in table_rows(page)}
+
+    page.folders_button.click()
+    dialog = page.folders_dialog
+    assert dialog is not None and dialog.isVisible()
+    qtmodeltester.check(dialog.model)
+    kinds = {row.path: row.kind for row in dialog.model.rows()}
+    assert kinds[str(services.paths.models)] == "quantdesk"
+    assert kinds[str(folder)] == "folder"
+    assert kinds[str(fake_home.lmstudio)] == "lmstudio"  # other apps' folders are shown...
+    assert not any(k == "hf_cache" for k in kinds.values())  # ...when they exist
+    # Neither QuantDesk's own folder nor another app's can be removed.
+    for fixed in (str(services.paths.models), str(fake_home.lmstudio)):
+        dialog.select_path(fixed)
+        assert not dialog.remove_button.isEnabled()
+        assert dialog.remove_button.toolTip()
+        page.actions.remove_folder(fixed)  # refused below the button too
+    assert page.actions.folders == (str(folder),)
+
+    dialog.select_path(str(folder))
+    assert dialog.remove_button.isEnabled()
+    with qtbot.waitSignal(page.scanner.scan_finished, timeout=TIMEOUT):
+        dialog.remove_button.click()
+    qtbot.waitUntil(lambda: page.proxy.rowCount() == 5, timeout=TIMEOUT)
+    assert "Added folder" not in {r["SOURCE"] for r in table_rows(page)}
+    assert str(folder) not in {row.path for row in dialog.model.rows()}
+    assert not dialog.remove_button.isEnabled()  # the removed row's selection is gone
+    assert added.exists()  # removing a folder never touches its files
+    assert page.actions.folders == ()
+    assert [str(p) for p in services.settings.models_folders(services.paths.models)] == [
+        str(services.paths.models)
+    ]
+    dialog.close()
+
+    # Remembered: a new page does not read the removed folder.
+    page.close()
+    again = open_page(qtbot, services, fake_home, pages)
+    assert again.proxy.rowCount() == 5
+
+
+def test_deleting_a_model_imported_as_a_link_keeps_its_target(
+    qtbot: QtBot,
+    services: Services,
+    fake_home: FakeHome,
+    files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    pages: list[LibraryPage],
+) -> None:
+    from desktop_app.core.library.manage import import_model
+    from desktop_app.core.provenance import sidecar_path
+
+    outside = files["lms_q4"].parent.parent.parent.parent / "elsewhere" / "tiny-Q4_K_M.gguf"
+    copy(files["lms_q4"], outside)
+    link = import_model(outside, services.paths.models, "symlink", publisher="linked")
+    sidecar_path(link).write_text('{"format": "quantdesk.provenance"}')
+    page = open_page(qtbot, services, fake_home, pages)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    select_path(page, link)
+    page.details.delete_button.click()
+    qtbot.waitUntil(lambda: not link.is_symlink(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "Removed the link" in page.notice.text(), timeout=TIMEOUT)
+    assert "was kept" in page.notice.text()
+    assert outside.is_file() and not sidecar_path(link).exists()
+
+
+def test_details_show_how_quantdesk_made_a_file(
+    qtbot: QtBot,
+    services: Services,
+    fake_home: FakeHome,
+    files: dict[str, Path],
+    pages: list[LibraryPage],
+) -> None:
+    from desktop_app.core.provenance import write_sidecar
+
+    write_sidecar(
+        files["own_q8"],
+        {
+            "source": {"path": "/models/tiny-F16.gguf", "file_type": "F16"},
+            "output": {"file": "tiny-Q8_0.gguf", "file_type": "Q8_0"},
+            "options": {"imatrix": "/data/tiny.imatrix.gguf"},
+            "ladder": {"labels": ["Q8_0", "Q4_K_M", "Q2_K"]},
+        },
+    )
+    page = open_page(qtbot, services, fake_home, pages)
+    select_path(page, files["own_q8"])
+    text = page.details.provenance.text()
+    assert page.details.provenance_box.isVisibleTo(page)
+    assert text.startswith("Made by QuantDesk from tiny-F16.gguf (F16) as Q8_0 on 20")
+    assert "with the imatrix tiny.imatrix.gguf" in text
+    assert "one of a ladder of 3 (Q8_0, Q4_K_M, Q2_K)" in text
+    select_path(page, files["lms_q4"])  # no sidecar: nothing said
+    assert not page.details.provenance_box.isVisibleTo(page)
+    assert page.details.provenance.text() == ""

@@ -24,9 +24,12 @@ def test_sidebar_lists_every_page_and_disables_unbuilt_ones(
 ) -> None:
     window = make_window(qtbot, services)
     names = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
-    assert names[:4] == ["This machine", "Model file", "Library", "Chat"]
-    assert names[4:] == list(PLANNED_PAGES)
-    for i in range(4, window.sidebar.count()):
+    built = window.pages.count()  # working pages first, in sidebar order, then planned ones
+    order = ["This machine", "Model file", "Library", "Discover", "Chat", "Compare", "Convert"]
+    order += ["Downloads", "Settings"]
+    assert names[:built] == [n for n in order if n not in PLANNED_PAGES]
+    assert names[built:] == list(PLANNED_PAGES)
+    for i in range(built, window.sidebar.count()):
         assert not window.sidebar.item(i).flags() & Qt.ItemFlag.ItemIsEnabled
     window.sidebar.setCurrentRow(1)
     assert window.pages.currentWidget() is window.model_page

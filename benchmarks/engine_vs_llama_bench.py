@@ -1,0 +1,447 @@
+"""QuantDesk's default load settings against llama.cpp's own llama-bench, on this machine.
+
+Three comparisons, each interleaved (A B, B A, ... who goes first alternates every round) with
+the median of the per-round ratios as the headline, on the realistic-shape F16 and Q4_K_M files:
+
+1. ``defaults``: llama-bench with its own defaults (-p 512 -n 128, -fa on, its default thread
+   count, no OMP_WAIT_POLICY in its environment, one repetition after its warm-up) against
+   QuantDesk's engine through the worker process with ``LoadSettings(path)`` as the app loads a
+   model. The engine is timed in this process as Token events arrive, like the app sees them:
+   prompt speed = evaluated prompt tokens / time to the first token of a 512-token prompt;
+   generation speed = tokens after the first / time from the first to the last of 128 tokens
+   after a short prompt (llama-bench's tg128 also starts from an almost empty context).
+2. ``bench-threads``: llama-bench tg128 with QuantDesk's generation thread count
+   (hardware.default_threads()) against -t = all cores, with OMP_WAIT_POLICY=PASSIVE as the
+   engine runs, once with the machine as it is and once with one extra CPU-bound process.
+3. ``worker-threads``: the same question through the engine: ``LoadSettings`` defaults against
+   n_threads = all cores, as is and with one extra CPU-bound process.
+
+Every engine sample is a fresh worker (spawned, model loaded, warmed up), as every llama-bench
+run is a fresh process. The machine is shared: the background CPU use of other processes is
+sampled from /proc/stat before each comparison and reported with the load average.
+
+Usage:
+    python benchmarks/engine_vs_llama_bench.py [--quants F16,Q4_K_M] [--rounds 6]
+        [--parts defaults,bench-threads,worker-threads] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app's worker runs
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fit_accuracy import _write_section, ensure_models  # noqa: E402
+from benchmarks.native_tools import ensure_tool, llama_cpp_python_version  # noqa: E402
+from desktop_app.core import llama_backend  # noqa: E402
+from desktop_app.core.engine.client import SyncWorker  # noqa: E402
+from desktop_app.core.engine.protocol import (  # noqa: E402
+    SAMPLING_PRESETS,
+    Done,
+    Loaded,
+    LoadSettings,
+    Token,
+)
+from desktop_app.core.hardware import default_threads, read_machine_info  # noqa: E402
+
+N_PROMPT = 512
+N_GEN = 128
+HEADING = "## Engine vs llama-bench: QuantDesk's default load settings"
+GREEDY = SAMPLING_PRESETS["Precise"]
+WORDS = "apple river stone cloud forest candle mirror garden violin harbor lantern meadow".split()
+FILLER = (
+    " the model reads a long prompt and then writes an answer one token at a time while we "
+    "measure how fast each step goes on this machine with its memory and its cores"
+)
+
+
+@dataclass
+class Sample:
+    prompt_tps: float | None  # None: not measured in this comparison
+    gen_tps: float
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+
+def _cpu_times() -> tuple[float, float]:
+    with open("/proc/stat", encoding="ascii") as fh:
+        fields = [float(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def background_cpu(seconds: float = 3.0) -> float:
+    """Fraction of all cores busy with other people's work while this script does nothing."""
+    busy0, total0 = _cpu_times()
+    time.sleep(seconds)
+    busy1, total1 = _cpu_times()
+    return (busy1 - busy0) / max(1.0, total1 - total0)
+
+
+@contextmanager
+def extra_busy_core(enabled: bool) -> Iterator[None]:
+    """One CPU-bound process for the duration (the 'another core is busy' case)."""
+    if not enabled:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+# --- llama-bench -------------------------------------------------------------------------------
+
+
+def llama_bench(
+    binary: Path, model: Path, *, threads: int | None, n_prompt: int, passive: bool
+) -> Sample:
+    """One llama-bench run (its warm-up, then one repetition of each test)."""
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)  # llama-bench's default: OpenMP's own wait policy
+    if passive:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    cmd = [str(binary), "-m", str(model), "-p", str(n_prompt), "-n", str(N_GEN), "-fa", "1"]
+    cmd += ["-r", "1", "-o", "json"] + (["-t", str(threads)] if threads else [])
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    rows = json.loads(out)
+    pp = next((r["avg_ts"] for r in rows if r["n_prompt"] and not r["n_gen"]), None)
+    tg = next(r["avg_ts"] for r in rows if r["n_gen"] and not r["n_prompt"])
+    return Sample(pp, float(tg))
+
+
+def llama_bench_threads(binary: Path, model: Path) -> int:
+    """The thread count llama-bench uses when -t is not given."""
+    cmd = [str(binary), "-m", str(model), "-p", "0", "-n", "1", "-r", "1", "-o", "json"]
+    cmd.append("--no-warmup")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return int(json.loads(out)[0]["n_threads"])
+
+
+# --- QuantDesk's engine ------------------------------------------------------------------------
+
+
+class PromptTexts:
+    """Prompts of an exact token count, each starting with its own word (no shared prefix
+    beyond BOS, so no sample reuses another's KV cache)."""
+
+    def __init__(self, model: Path) -> None:
+        lc = llama_backend.llama()
+        self._llm = lc.Llama(str(model), vocab_only=True, verbose=False)
+
+    def make(self, index: int, n_tokens: int) -> str:
+        text = f"{WORDS[index % len(WORDS)]} {index}"
+        while len(self._llm.tokenize(text.encode(), add_bos=True)) < n_tokens:
+            text += FILLER
+        tokens = self._llm.tokenize(text.encode(), add_bos=False)[: n_tokens - 1]
+        return self._llm.detokenize(tokens).decode("utf-8", errors="replace").lstrip(" ")
+
+
+def _timed_generate(sw: SyncWorker, text: str, max_tokens: int) -> tuple[float, list[float], Done]:
+    times: list[float] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, Token):
+            times.append(time.perf_counter())
+
+    sampling = dataclasses.replace(GREEDY, max_tokens=max_tokens)
+    start = time.perf_counter()
+    events = sw.wait(sw.worker.generate(prompt=text, sampling=sampling), 600, on_event)
+    done = events[-1]
+    assert isinstance(done, Done), done
+    return start, times, done
+
+
+def engine_sample(
+    model: Path, settings: LoadSettings, texts: PromptTexts, index: int, *, prompt: bool
+) -> tuple[Sample, tuple[int, int]]:
+    """A fresh worker: load, warm up, then (optionally) a 512-token prompt and 128 tokens."""
+    with SyncWorker(name="bench-worker") as sw:
+        loaded = sw.result(sw.worker.load(settings), 600)
+        assert isinstance(loaded, Loaded), loaded
+        _timed_generate(sw, texts.make(1000 + index, 64), 4)  # warm-up: page faults, pools
+        prompt_tps = None
+        if prompt:
+            start, times, done = _timed_generate(sw, texts.make(index, N_PROMPT + 1), 1)
+            # BOS is reused from the warm-up's KV cache: N_PROMPT tokens are evaluated.
+            prompt_tps = (done.stats.prompt_tokens - 1) / (times[0] - start)
+        _, times, done = _timed_generate(sw, f"{WORDS[index % len(WORDS)]} {index}", N_GEN)
+        if len(times) < N_GEN // 2:
+            raise RuntimeError(f"only {len(times)} tokens generated (end of generation)")
+        gen_tps = (len(times) - 1) / (times[-1] - times[0])
+        return Sample(prompt_tps, gen_tps), (loaded.info.n_threads, loaded.info.n_threads_batch)
+
+
+# --- comparisons -------------------------------------------------------------------------------
+
+
+def interleave(a: Callable[[int], Sample], b: Callable[[int], Sample], rounds: int) -> Any:
+    out_a: list[Sample] = []
+    out_b: list[Sample] = []
+    for i in range(rounds):
+        for side in (a, b) if i % 2 == 0 else (b, a):
+            (out_a if side is a else out_b).append(side(i))
+        print(
+            f"  round {i + 1}: gen {out_a[-1].gen_tps:.1f} / {out_b[-1].gen_tps:.1f} tok/s"
+            + (
+                f", prompt {out_a[-1].prompt_tps:.0f} / {out_b[-1].prompt_tps:.0f} tok/s"
+                if out_a[-1].prompt_tps and out_b[-1].prompt_tps
+                else ""
+            ),
+            flush=True,
+        )
+    return out_a, out_b
+
+
+def ratio(a: list[Sample], b: list[Sample], field: str) -> float:
+    return statistics.median(
+        getattr(x, field) / getattr(y, field) for x, y in zip(a, b, strict=True)
+    )
+
+
+def med(samples: list[Sample], field: str) -> float:
+    return statistics.median(getattr(s, field) for s in samples)
+
+
+@dataclass
+class Comparison:
+    part: str
+    quant: str
+    condition: str  # "as is" or "+1 busy process"
+    a_label: str
+    b_label: str
+    a: list[Sample]
+    b: list[Sample]
+    background: float  # other processes' share of all cores, just before
+    load: tuple[float, float]  # 1-min load average before / after
+
+    def row(self, with_prompt: bool) -> str:
+        cells = [
+            self.quant,
+            self.condition,
+            f"{self.background * 100:.0f}%",
+            f"{self.load[0]:.1f} / {self.load[1]:.1f}",
+            f"{self.a_label} vs {self.b_label}",
+            f"{med(self.a, 'gen_tps'):.1f} / {med(self.b, 'gen_tps'):.1f}",
+            f"**{ratio(self.a, self.b, 'gen_tps'):.3f}**",
+        ]
+        if with_prompt:
+            cells += [
+                f"{med(self.a, 'prompt_tps'):.0f} / {med(self.b, 'prompt_tps'):.0f}",
+                f"**{ratio(self.a, self.b, 'prompt_tps'):.3f}**",
+            ]
+        return "| " + " | ".join(cells) + " |"
+
+
+def compare(
+    part: str,
+    quant: str,
+    busy: bool,
+    labels: tuple[str, str],
+    a: Callable[[int], Sample],
+    b: Callable[[int], Sample],
+    rounds: int,
+) -> Comparison:
+    condition = "+1 busy process" if busy else "as is"
+    background = background_cpu()
+    load0 = os.getloadavg()[0]
+    print(f"{part} {quant} ({condition}, background {background:.0%}): {labels}", flush=True)
+    with extra_busy_core(busy):
+        out_a, out_b = interleave(a, b, rounds)
+    result = Comparison(
+        part, quant, condition, *labels, out_a, out_b, background, (load0, os.getloadavg()[0])
+    )
+    print("  ->", result.row(out_a[0].prompt_tps is not None), flush=True)
+    return result
+
+
+def bench_model(
+    quant: str, model: Path, bench: Path, parts: list[str], rounds: int, facts: dict[str, Any]
+) -> list[Comparison]:
+    ours = facts["default_threads"]
+    cores = os.cpu_count() or 1
+    texts = PromptTexts(model)
+    defaults = LoadSettings(str(model))
+    all_cores = LoadSettings(str(model), n_threads=cores)
+
+    def worker(settings: LoadSettings, prompt: bool) -> Callable[[int], Sample]:
+        def sample(i: int) -> Sample:
+            result, threads = engine_sample(model, settings, texts, i, prompt=prompt)
+            facts[f"threads-{quant}-{settings.n_threads}"] = threads
+            return result
+
+        return sample
+
+    def bench_run(threads: int | None, n_prompt: int, passive: bool) -> Callable[[int], Sample]:
+        return lambda _i: llama_bench(
+            bench, model, threads=threads, n_prompt=n_prompt, passive=passive
+        )
+
+    out: list[Comparison] = []
+    if "defaults" in parts:
+        labels = ("QuantDesk", "llama-bench")
+        out.append(
+            compare(
+                "defaults",
+                quant,
+                False,
+                labels,
+                worker(defaults, True),
+                bench_run(None, N_PROMPT, False),
+                rounds,
+            )
+        )
+    for busy in (False, True):
+        if "bench-threads" in parts:
+            labels = (f"-t {ours}", f"-t {cores}")
+            out.append(
+                compare(
+                    "bench-threads",
+                    quant,
+                    busy,
+                    labels,
+                    bench_run(ours, 0, True),
+                    bench_run(cores, 0, True),
+                    rounds,
+                )
+            )
+        if "worker-threads" in parts:
+            labels = (f"{ours} gen threads (default)", f"{cores} gen threads")
+            out.append(
+                compare(
+                    "worker-threads",
+                    quant,
+                    busy,
+                    labels,
+                    worker(defaults, False),
+                    worker(all_cores, False),
+                    rounds,
+                )
+            )
+    return out
+
+
+def run(args: argparse.Namespace) -> tuple[list[Comparison], dict[str, Any]]:
+    bench = ensure_tool("llama-bench")
+    models = ensure_models("realistic", args.quants.split(","))
+    facts: dict[str, Any] = {
+        "bench_threads": llama_bench_threads(bench, next(iter(models.values()))),
+        "default_threads": default_threads(),
+    }
+    comparisons: list[Comparison] = []
+    for quant, model in models.items():
+        comparisons += bench_model(quant, model, bench, args.parts.split(","), args.rounds, facts)
+    return comparisons, facts
+
+
+def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, load: str) -> str:
+    m = read_machine_info(ROOT)
+    quants = sorted({c.quant for c in comparisons}, key=lambda q: q != "F16")
+    threads = ", ".join(
+        f"{q} {facts.get(f'threads-{q}-None', ('?', '?'))[0]}/"
+        f"{facts.get(f'threads-{q}-None', ('?', '?'))[1]}"
+        for q in quants
+    )
+    lines = [
+        f"{HEADING} ({dt.date.today().isoformat()})",
+        "",
+        f"Machine: {m.cpu_model}, {m.physical_cores} cores ({m.logical_cores} logical), "
+        f"{m.total_ram / 2**30:.1f} GiB RAM, {platform.system()} {platform.release()}. "
+        f"llama-bench built from the llama.cpp in llama-cpp-python {llama_cpp_python_version()} "
+        "with the Makefile's portable flags (`benchmarks/native_tools.py`), the same kernels as "
+        "the wheel. Models: random-weight Llama `realistic` shape (0.5B). "
+        f"{rounds} interleaved rounds per comparison (A B, B A, ...), median of per-round "
+        "ratios (A / B; above 1 = A faster). Load average (1 min) at start / end of the run: "
+        f"{load}; 'background' = CPU share of all cores used by other processes in the 3 s "
+        "before each comparison (the machine is shared with other engineers' test runs). "
+        "Command: `python benchmarks/engine_vs_llama_bench.py`.",
+        "",
+    ]
+    by_part = {
+        p: [c for c in comparisons if c.part == p]
+        for p in dict.fromkeys(c.part for c in comparisons)
+    }
+    if by_part.get("defaults"):
+        lines += [
+            "**QuantDesk's defaults vs llama-bench's defaults.** QuantDesk: the engine through "
+            "its worker process, `LoadSettings(path)` as the app loads a model (threads "
+            f"gen/prompt: {threads}; flash attention on; n_batch = n_ubatch = 512; KV f16; "
+            "n_ctx 4096; mmap by the engine's rule), timed in the app process as tokens arrive. "
+            f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
+            f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
+            f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt.",
+            "",
+            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
+            "| prompt tok/s A / B | prompt ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *(c.row(True) for c in by_part["defaults"]),
+            "",
+        ]
+    if by_part.get("bench-threads"):
+        lines += [
+            "**Thread count, llama-bench** (tg128 only, OMP_WAIT_POLICY=PASSIVE as in the "
+            f"engine): QuantDesk's generation thread count (-t {facts['default_threads']}) vs "
+            "all cores. '+1 busy process': one extra CPU-bound process for the whole comparison.",
+            "",
+            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio |",
+            "|---|---|---|---|---|---|---|",
+            *(c.row(False) for c in by_part["bench-threads"]),
+            "",
+        ]
+    if by_part.get("worker-threads"):
+        lines += [
+            "**Thread count, through the engine** (fresh worker per sample, tg128 after a short "
+            "prompt; prompt threads stay at all cores in both):",
+            "",
+            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio |",
+            "|---|---|---|---|---|---|---|",
+            *(c.row(False) for c in by_part["worker-threads"]),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quants", default="F16,Q4_K_M")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--parts", default="defaults,bench-threads,worker-threads")
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    if args.rounds < 6:
+        parser.error("--rounds must be at least 6")
+    started = time.monotonic()
+    load0 = os.getloadavg()[0]
+    comparisons, facts = run(args)
+    load = f"{load0:.2f} / {os.getloadavg()[0]:.2f}"
+    print(f"done in {time.monotonic() - started:.0f} s")
+    text = report(comparisons, facts, args.rounds, load)
+    print(text)
+    if not args.no_write:
+        _write_section(Path(args.results), HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Compare: two to four bit widths of one model on the same prompt, side by side, measured.
+
+Threads: planning (reads every GGUF header), the size ladder, sample texts and report writing
+run on the ``io`` pool; the comparison itself (``run_compare``, one worker process per variant)
+on the ``heavy`` pool through ``CompareBridge``, whose events reach this page in ~30 ms batches.
+
+Signals:
+    continue_in_chat(str, object): the reference's path and the conversation (system prompt,
+        prompt, the reference's reply) as a chat export document, to carry on in Chat.
+    export_finished(list): the report files written (paths as str), or an empty list on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.compare.results import (
+    CompareResult,
+    CompareSpec,
+    PaneFinished,
+    PaneStateChanged,
+    PaneToken,
+    PlanReady,
+    RunMode,
+    RunPlan,
+)
+from desktop_app.core.engine.protocol import ChatMessage, Token
+from desktop_app.formatting import human_bytes
+from desktop_app.messages import describe_error
+from desktop_app.ui.compare_bridge import CompareBridge
+from desktop_app.ui.services import Services
+from desktop_app.ui.tasks import Op
+from desktop_app.ui.widgets.compare_chart import QualityChart, chart_points
+from desktop_app.ui.widgets.compare_explainer import CompareExplainer
+from desktop_app.ui.widgets.compare_panes import ComparePanes
+from desktop_app.ui.widgets.compare_quality import CompareQuality
+from desktop_app.ui.widgets.compare_setup import CompareSetup
+
+TEXT_FILE_LIMIT = 4 * 1024 * 1024  # a user text larger than this is refused (scoring is chunked)
+_BANNER_ERROR = "background: rgba(214,69,65,0.15); border-radius: 4px; padding: 6px;"
+_BANNER_INFO = "background: rgba(74,123,208,0.15); border-radius: 4px; padding: 6px;"
+
+
+def describe_plan(plan: RunPlan) -> str:
+    """The run mode and why, in plain words."""
+    n = len(plan.variants)
+    together, available = human_bytes(plan.combined_bytes), human_bytes(plan.available_bytes)
+    threads = f"{plan.threads} thread{'s' if plan.threads != 1 else ''}"
+    if plan.mode == RunMode.PARALLEL:
+        return (
+            f"Side by side: all {n} files fit in memory at once ({together} together, "
+            f"{available} available), so they run in parallel, {threads} each."
+        )
+    return (
+        f"One after another: together they would need {together} but {available} is "
+        f"available, so each is loaded, run and unloaded in turn ({threads})."
+    )
+
+
+def _read_text_file(path: str) -> tuple[str, str]:
+    p = Path(path)
+    size = p.stat().st_size
+    if size > TEXT_FILE_LIMIT:
+        raise ValueError(
+            f"{p.name} is {human_bytes(size)}; texts up to {human_bytes(TEXT_FILE_LIMIT)} "
+            "can be scored"
+        )
+    return p.name, p.read_bytes().decode("utf-8", errors="replace")
+
+
+def chat_document(model_path: str, messages: tuple[ChatMessage, ...]) -> dict[str, Any]:
+    """The conversation as a chat export document (what ChatStore.import_json reads), so Chat
+    opens it as a conversation of its own."""
+    from desktop_app.core.chat_store import EXPORT_FORMAT, EXPORT_VERSION
+
+    now = time.time()
+    system = next((m.content for m in messages if m.role == "system"), "")
+    first_user = next((m.content for m in messages if m.role == "user"), "")
+    title = " ".join(first_user.split())[:60] or "From Compare"
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "conversation": {
+            "title": title,
+            "system_prompt": system,
+            "model_path": model_path,
+            "created_at": now,
+            "updated_at": now,
+            "settings": {"from": "compare"},
+        },
+        "messages": [
+            {
+                "role": m.role,
+                "content": m.content,
+                "state": "complete",
+                "created_at": now,
+                "stats": {},
+            }
+            for m in messages
+            if m.role != "system"
+        ],
+    }
+
+
+class ComparePage(QWidget):
+    continue_in_chat = Signal(str, object)
+    export_finished = Signal(list)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._services = services
+        self._plan: RunPlan | None = None
+        self._plan_generation = 0
+        self._spec: CompareSpec | None = None
+        self.result: CompareResult | None = None
+        self.recommended: int | None = None
+        self.bridge = CompareBridge(services.pools.heavy, services.paths.cache / "compare", self)
+        self.bridge.events_arrived.connect(self._on_events)
+        self.bridge.finished.connect(self._on_run_finished)
+        self.bridge.failed.connect(self._on_run_failed)
+
+        self.setup = CompareSetup(services.paths.models)
+        self.setup.variants_changed.connect(self._replan)
+        self.setup.run_requested.connect(self.run)
+        self.setup.cancel_requested.connect(self.cancel)
+        self.setup.text_file_requested.connect(self._load_text_file)
+        setup_scroll = QScrollArea()
+        setup_scroll.setWidgetResizable(True)
+        setup_scroll.setWidget(self.setup)
+        setup_scroll.setMinimumWidth(300)
+
+        self.banner = QLabel()
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        self.panes = ComparePanes()
+        self.quality = CompareQuality()
+        self.chart = QualityChart()
+        self.explainer = CompareExplainer()
+        chart_tab = QSplitter()
+        chart_tab.addWidget(self.chart)
+        chart_tab.addWidget(self.explainer)
+        chart_tab.setStretchFactor(0, 3)
+        chart_tab.setStretchFactor(1, 2)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.panes, "Replies")
+        self.tabs.addTab(self.quality, "Quality")
+        self.tabs.addTab(chart_tab, "Quality against size")
+
+        self.export_button = QPushButton("Export report…")
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self.chat_button = QPushButton("Continue in Chat")
+        self.chat_button.setToolTip("Open the reference model in Chat with this conversation")
+        self.chat_button.clicked.connect(self._on_chat_clicked)
+        self.status = QLabel("")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)
+        self.status.setMinimumWidth(120)  # a long path must not widen the window
+        actions = QHBoxLayout()
+        actions.addWidget(self.status, 1)
+        actions.addWidget(self.chat_button)
+        actions.addWidget(self.export_button)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.tabs, 1)
+        right_layout.addLayout(actions)
+        splitter = QSplitter()
+        splitter.addWidget(setup_scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([310, 830])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._update_actions()
+        from desktop_app.resources import sample_texts
+
+        Op(sample_texts).success(self.setup.set_samples).failure(self._on_samples_failed).owned_by(
+            self
+        ).run_in(services.pools.io)
+
+    # --- files and plan ---------------------------------------------------------------------
+
+    def set_variants(self, paths: list[str]) -> None:
+        """Compare these files (the Library's "Open in Compare"); at most 4 are kept."""
+        if self.bridge.running:
+            self._show_banner("A comparison is running; cancel it before choosing other files.")
+            return
+        self.setup.set_paths(paths)
+
+    @Slot()
+    def _replan(self) -> None:
+        self._plan = None
+        self._plan_generation += 1
+        generation = self._plan_generation
+        self.setup.model.set_plan(None)
+        paths = self.setup.model.paths
+        if len(paths) < 2:
+            self.setup.plan_label.setText("Add 2 to 4 GGUF files of one model.")
+            return
+        self.setup.plan_label.setText("Reading the files…")
+        spec = CompareSpec(
+            variants=tuple(paths),
+            reference=self.setup.reference,
+            messages=(ChatMessage("user", ""),),  # the plan does not depend on the input
+            n_ctx=self.setup.n_ctx.value(),
+        )
+        from desktop_app.core.compare.plan import plan_run
+
+        Op(plan_run, spec).success(lambda plan: self._on_plan(generation, plan)).failure(
+            lambda exc: self._on_plan_failed(generation, exc)
+        ).owned_by(self).run_in(self._services.pools.io)
+
+    def _on_plan(self, generation: int, plan: RunPlan) -> None:
+        if generation != self._plan_generation:
+            return  # the files changed meanwhile
+        self._plan = plan
+        self.setup.model.set_plan(plan)
+        self.setup.plan_label.setText(describe_plan(plan))
+
+    def _on_plan_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self._plan_generation:
+            self.setup.plan_label.setText(f"Cannot compare these files: {describe_error(exc)}")
+
+    # --- running ----------------------------------------------------------------------------
+
+    @Slot()
+    def run(self) -> None:
+        if self.bridge.running:
+            return
+        spec = self.setup.spec()
+        if isinstance(spec, str):
+            self._show_banner(spec)
+            return
+        self._hide_banner()
+        self._spec = spec
+        self.result = None
+        self.recommended = None
+        self.panes.reset(spec.variants, self._plan.reference if self._plan else spec.reference)
+        self.quality.clear()
+        self.chart.set_points([], 0)
+        self.tabs.setCurrentWidget(self.panes)
+        self.status.setText("Starting…")
+        self.setup.set_running(True)
+        self.bridge.start(spec)
+        self._update_actions()
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.bridge.running:
+            self.status.setText("Cancelling…")
+            self.bridge.cancel()
+
+    def shutdown(self) -> None:
+        """Window closing: stop every pane and wait until the workers have ended."""
+        self.bridge.shutdown(timeout=10.0)
+
+    @Slot(list)
+    def _on_events(self, events: list[object]) -> None:
+        """One batch (~30 ms) of runner events, applied with as few widget calls as possible:
+        tokens per pane in one append, only the last state of each pane, then the results."""
+        tokens: dict[int, list[Token]] = defaultdict(list)
+        states: dict[int, PaneStateChanged] = {}
+        finished: list[PaneFinished] = []
+        for event in events:
+            if isinstance(event, PaneToken):
+                tokens[event.index].append(event.token)
+            elif isinstance(event, PaneStateChanged):
+                states[event.index] = event
+            elif isinstance(event, PaneFinished):
+                finished.append(event)
+            elif isinstance(event, PlanReady):
+                self._plan = event.plan
+                self.panes.set_plan(event.plan)
+                self.setup.model.set_plan(event.plan)
+                mode = "side by side" if event.plan.mode == RunMode.PARALLEL else "one at a time"
+                self.status.setText(f"Running {mode}…")
+        if tokens:
+            self.panes.append_tokens(tokens)
+        for state in states.values():
+            self.panes.set_state(state.index, state.state, state.detail, state.fraction)
+        for done in finished:
+            self.panes.finish_pane(done.result)
+
+    @Slot(object)
+    def _on_run_finished(self, result: CompareResult) -> None:
+        self.result = result
+        self.setup.set_running(False)
+        from desktop_app.core.compare.advice import recommended
+
+        self.recommended = recommended(result, result.plan.available_bytes)
+        self.quality.set_result(result, self.recommended)
+        self.chart.set_points(chart_points(result, self.recommended), result.plan.available_bytes)
+        failed = sum(1 for v in result.variants if v.failed)
+        if result.cancelled:
+            self.status.setText("Cancelled.")
+        elif failed:
+            self.status.setText(f"Finished; {failed} of {len(result.variants)} variants failed.")
+        else:
+            self.status.setText("Finished." + (" (from the cache)" if self._all_cached() else ""))
+        self._update_actions()
+        self._load_ladder(result)
+
+    def _all_cached(self) -> bool:
+        return self.result is not None and all(v.from_cache for v in self.result.variants)
+
+    @Slot(object)
+    def _on_run_failed(self, exc: BaseException) -> None:
+        self.setup.set_running(False)
+        self.status.setText("")
+        self._show_banner(f"The comparison could not start: {describe_error(exc)}")
+        self._update_actions()
+
+    def _load_ladder(self, result: CompareResult) -> None:
+        from desktop_app.core.compare.advice import size_ladder
+
+        ref = result.reference.info.path
+        n_ctx = result.spec.n_ctx
+        Op(size_ladder, ref, n_ctx, result.plan.available_bytes).success(
+            lambda rows: self.explainer.set_ladder(rows, n_ctx)
+        ).failure(
+            lambda exc: self.explainer.set_ladder_unavailable(
+                f"The sizes could not be estimated: {describe_error(exc)}"
+            )
+        ).owned_by(self).run_in(self._services.pools.io)
+
+    # --- texts ------------------------------------------------------------------------------
+
+    @Slot(str)
+    def _load_text_file(self, path: str) -> None:
+        Op(_read_text_file, path).success(lambda named: self.setup.set_user_text(*named)).failure(
+            lambda exc: self._show_banner(f"Cannot use this text: {describe_error(exc)}")
+        ).owned_by(self).run_in(self._services.pools.io)
+
+    def _on_samples_failed(self, exc: BaseException) -> None:
+        self.setup.text_info.setText(f"The sample texts could not be read: {describe_error(exc)}")
+
+    # --- export and chat --------------------------------------------------------------------
+
+    def _update_actions(self) -> None:
+        running = self.bridge.running
+        result = self.result
+        self.export_button.setEnabled(result is not None and not running)
+        ref_text = result.reference.text if result is not None else ""
+        self.chat_button.setEnabled(
+            not running and result is not None and bool(ref_text) and bool(result.spec.messages)
+        )
+
+    @Slot()
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export comparison report",
+            str(Path.home() / "quantdesk-compare.html"),
+            "HTML report (*.html)",
+        )
+        if path:
+            self.export_report(Path(path))
+
+    def export_report(self, html_path: Path) -> None:
+        """Write ``html_path`` (the chart embedded) and the same name with ``.json``."""
+        result = self.result
+        if result is None:
+            return
+        if html_path.suffix.lower() != ".html":
+            html_path = html_path.with_name(html_path.name + ".html")
+        json_path = html_path.with_suffix(".json")
+        self.tabs.setCurrentIndex(2)  # the chart must be laid out to be grabbed
+        png = self.chart.png_bytes()
+
+        def write() -> list[str]:
+            from desktop_app.core.atomic import atomic_write_text
+            from desktop_app.core.compare.report import report_html, report_json
+
+            atomic_write_text(html_path, report_html(result, png))
+            data = json.dumps(report_json(result), ensure_ascii=False, indent=1) + "\n"
+            atomic_write_text(json_path, data)
+            return [str(html_path), str(json_path)]
+
+        self.status.setText("Writing the report…")
+        Op(write).success(self._on_exported).failure(self._on_export_failed).owned_by(self).run_in(
+            self._services.pools.io
+        )
+
+    def _on_exported(self, paths: list[str]) -> None:
+        self.status.setText(f"Report saved: {paths[0]} and {Path(paths[1]).name}")
+        self.export_finished.emit(paths)
+
+    def _on_export_failed(self, exc: BaseException) -> None:
+        self.status.setText("")
+        self._show_banner(f"The report could not be saved: {describe_error(exc)}")
+        self.export_finished.emit([])
+
+    @Slot()
+    def _on_chat_clicked(self) -> None:
+        result = self.result
+        if result is None or not result.spec.messages:
+            return
+        ref = result.reference
+        messages = (*result.spec.messages, ChatMessage("assistant", ref.text))
+        self.continue_in_chat.emit(ref.info.path, chat_document(ref.info.path, messages))
+
+    # --- banner -----------------------------------------------------------------------------
+
+    def _show_banner(self, text: str, info: bool = False) -> None:
+        self.banner.setStyleSheet(_BANNER_INFO if info else _BANNER_ERROR)
+        self.banner.setText(text)
+        self.banner.show()
+
+    def _hide_banner(self) -> None:
+        self.banner.hide()
