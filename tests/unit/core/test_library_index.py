@@ -296,12 +296,32 @@ def test_real_model_facts_survive_the_cache(tmp_path: Path, reads: list[str]) ->
     assert warm.entries[0].facts == cold.entries[0].facts == read_model_facts(path)
 
 
+def cache_records(cache: Path) -> list[object]:
+    """The cache's records: JSON Lines, a header line then one [key, record] per line."""
+    header, *lines = cache.read_text().splitlines()
+    assert json.loads(header)["format"] == 2
+    return [json.loads(line) for line in lines]
+
+
+def test_one_damaged_line_costs_one_read(tmp_path: Path, reads: list[str]) -> None:
+    root = tmp_path / "models"
+    for name in ("a", "b", "c"):
+        write_gguf(root / f"{name}-Q4_K_M.gguf")
+    cache = tmp_path / "c.json"
+    LibraryIndex(cache).scan([folder_source(root)])
+    header, first, *rest = cache.read_text().splitlines()
+    cache.write_text("\n".join([header, first[: len(first) // 2], *rest]) + "\n")
+    reads.clear()
+    LibraryIndex(cache).scan([folder_source(root)])
+    assert len(reads) == 1
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         lambda text: "{not json",
         lambda text: "[]",
-        lambda text: text.replace('"format":1', '"format":99'),
+        lambda text: text.replace('"format":2', '"format":99'),
         lambda text: text.replace('"n_layer":null', '"n_layer":"three"'),
         lambda text: text.replace('"size":', '"size":"x","_":'),
         lambda text: text.replace('"tensors":[', '"tensors":[7,'),
@@ -332,8 +352,7 @@ def test_cache_file_written_only_when_something_changed(
     time.sleep(0.01)
     index.scan(sources)
     assert index.cache_file.stat().st_mtime_ns == first
-    data = json.loads(index.cache_file.read_text())
-    assert len(data["records"]) == 1
+    assert len(cache_records(index.cache_file)) == 1
 
 
 def test_unwritable_cache_does_not_fail_the_scan(tmp_path: Path) -> None:
@@ -399,7 +418,7 @@ def test_stale_records_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     later = time.time_ns() + 31 * 86_400 * 10**9
     monkeypatch.setattr(index_module.time, "time_ns", lambda: later)
     LibraryIndex(cache).scan([folder_source(root)])
-    assert len(json.loads(cache.read_text())["records"]) == 1
+    assert len(cache_records(cache)) == 1
 
 
 def test_facts_codec_round_trip_and_type_checks(tmp_path: Path) -> None:
