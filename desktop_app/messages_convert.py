@@ -75,7 +75,10 @@ def describe_convert_error(exc: ConvertError) -> str:
     code = exc.code
     if code == "unsupported_architecture":
         supported = ", ".join(exc.supported)
-        return f"{where}architecture {exc.architecture} is not supported (supported: {supported})"
+        text = f"architecture {exc.architecture} is not supported"
+        if exc.field == "vision":  # detail names the text-only architecture that is supported
+            text += f": it is a vision-language model; only text-only {exc.detail} checkpoints are"
+        return f"{where}{text} (supported: {supported})"
     if code == "pickle_refused" and exc.files:
         text += f" ({', '.join(exc.files[:5])})"
     elif code in ("missing_shard", "source_changed") and exc.files:
@@ -87,6 +90,9 @@ def describe_convert_error(exc: ConvertError) -> str:
         text += f"{list(exc.expected or ())}"
     elif code in ("missing_tensor", "unexpected_tensor", "overlapping_offsets") and exc.tensor:
         text += f": {exc.tensor}"
+    elif code == "unsupported_feature" and exc.field and exc.detail:
+        said = exc.detail.startswith(exc.field)  # "hidden_act='gelu'" names its field already
+        text += f" ({exc.detail})" if said else f" ({exc.field}: {exc.detail})"
     elif code in ("bad_config", "unsupported_feature", "unsupported_tokenizer") and exc.field:
         text += f" ({exc.field})"
     elif code == "bad_outtype":

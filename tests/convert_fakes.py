@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+import convert_fakes_families as families
 from convert_reference import BYTE_MAP, PY_LLAMA3, PY_QWEN2
 
 # The Split regexes exactly as Qwen2's and Llama 3's tokenizer.json files carry them.
@@ -194,15 +195,21 @@ def tokenizer_json_byte_level(kind: str) -> tuple[dict[str, Any], dict[str, int]
     return data, vocab, merges, added
 
 
-def train_spm(n_merges: int = 160) -> tuple[list[str], list[float], list[int], list]:
-    """SentencePiece-BPE-style pieces: <unk> <s> </s>, 256 bytes, merged pieces, characters."""
+SPM_HEAD = [("<unk>", 2), ("<s>", 3), ("</s>", 3)]
+
+
+def train_spm(
+    n_merges: int = 160, head: list[tuple[str, int]] = SPM_HEAD, user_defined: tuple[str, ...] = ()
+) -> tuple[list[str], list[float], list[int], list]:
+    """SentencePiece-BPE-style pieces: specials (``head``, then user-defined ones), 256 bytes,
+    merged pieces, characters."""
     words: Counter[tuple[str, ...]] = Counter()
     for word in CORPUS.replace("\n", " ").split(" "):
         if word:
             words[tuple("\u2581" + word)] += 1
     merges = _train(words, n_merges)
-    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    types = [2, 3, 3] + [6] * 256
+    pieces = [p for p, _t in head] + list(user_defined) + [f"<0x{b:02X}>" for b in range(256)]
+    types = [t for _p, t in head] + [4] * len(user_defined) + [6] * 256
     scores = [0.0] * len(pieces)
     for i, (a, b) in enumerate(merges):
         if a + b not in pieces:
@@ -245,6 +252,7 @@ def spm_model_bytes(
     model_type: int = 2,
     add_dummy_prefix: bool = True,
     pad_id: int = -1,
+    ids: tuple[int, int, int] = (0, 1, 2),  # unk, bos, eos
 ) -> bytes:
     """A serialized sentencepiece ModelProto."""
     out = bytearray()
@@ -254,7 +262,8 @@ def spm_model_bytes(
             body += _field(3, 0, ptype)
         out += _field(1, 2, body)
     trainer = _field(3, 0, model_type) + _field(4, 0, len(pieces)) + _field(35, 0, 1)
-    trainer += _field(40, 0, 0) + _field(41, 0, 1) + _field(42, 0, 2) + _field(43, 0, pad_id)
+    trainer += _field(40, 0, ids[0]) + _field(41, 0, ids[1]) + _field(42, 0, ids[2])
+    trainer += _field(43, 0, pad_id)
     trainer += _field(2, 2, b"unused-prefix")  # a field the reader must skip
     out += _field(2, 2, trainer)
     norm = _field(1, 2, b"identity") + _field(3, 0, int(add_dummy_prefix)) + _field(4, 0, 0)
@@ -329,9 +338,33 @@ def write_tokenizer(folder: Path, kind: str) -> dict[str, Any]:
             "chat_template": CHAT_TEMPLATE,
         }
         info.update(vocab=vocab, merges=merges, added=added, size=len(vocab) + len(added))
+    elif kind == "gemma-spm":  # Gemma's tokenizer.model: no dummy prefix, its own special ids
+        pieces, scores, types, merges = train_spm(
+            head=families.GEMMA_HEAD, user_defined=tuple(families.GEMMA_TURNS)
+        )
+        ids = families.GEMMA_IDS
+        (folder / "tokenizer.model").write_bytes(
+            spm_model_bytes(
+                pieces, scores, types, add_dummy_prefix=False, pad_id=ids["pad"],
+                ids=(ids["unk"], ids["bos"], ids["eos"]),
+            )
+        )  # fmt: skip
+        tok_config = {
+            "bos_token": "<bos>",
+            "eos_token": "<eos>",
+            "pad_token": "<pad>",
+            "add_bos_token": True,
+            "add_eos_token": False,
+            "chat_template": families.GEMMA_TEMPLATE,
+            "added_tokens_decoder": {
+                str(pieces.index(t)): {"content": t, "special": True, "normalized": False}
+                for t in families.GEMMA_TURNS
+            },
+        }
+        info.update(pieces=pieces, scores=scores, types=types, merges=merges, size=len(pieces))
     else:
         pieces, scores, types, merges = train_spm()
-        if kind == "spm":
+        if kind in ("spm", "phi3-spm"):
             (folder / "tokenizer.model").write_bytes(spm_model_bytes(pieces, scores, types))
         else:  # "spm-json": the same vocabulary as a Llama-2-style tokenizer.json
             data = tokenizer_json_spm_style(pieces, merges)
@@ -343,7 +376,17 @@ def write_tokenizer(folder: Path, kind: str) -> dict[str, Any]:
             "add_eos_token": False,
             "chat_template": CHAT_TEMPLATE,
         }
-        info.update(pieces=pieces, scores=scores, types=types, merges=merges, size=len(pieces))
+        size = len(pieces)
+        if kind == "phi3-spm":  # Phi-3's chat tokens, added after the SentencePiece vocabulary
+            added = {t: size + i for i, (t, _r) in enumerate(families.PHI3_ADDED)}
+            tok_config["chat_template"] = families.PHI3_TEMPLATE
+            tok_config["added_tokens_decoder"] = {
+                str(added[t]): {"content": t, "special": True, "rstrip": rstrip}
+                for t, rstrip in families.PHI3_ADDED
+            }
+            info["added"] = added
+            size += len(added)
+        info.update(pieces=pieces, scores=scores, types=types, merges=merges, size=size)
     (folder / "tokenizer_config.json").write_text(json.dumps(tok_config), encoding="utf-8")
     return info
 
@@ -364,6 +407,12 @@ def random_weights(cfg: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray]:
         return (base + scale * rng.standard_normal(n)).astype(np.float32)
 
     w = {"model.embed_tokens.weight": rng.standard_normal((v, h)).astype(np.float32)}
+    layers = families.family_weights(cfg, mat, vec)
+    if layers is not None:
+        w.update(layers)
+        w["model.norm.weight"] = vec(h, 0.0 if arch.startswith("Gemma") else 1.0)
+        w["lm_head.weight"] = mat(v, h)
+        return w
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = vec(h)
@@ -403,10 +452,12 @@ def make_model(
     """A complete HF folder; returns (folder, weights as the model sees them, config, tok)."""
     folder.mkdir(parents=True, exist_ok=True)
     tok = write_tokenizer(folder, tokenizer)
-    cfg = {**BASE_CONFIG, "architectures": [arch], **config}
+    cfg = {**BASE_CONFIG, **families.FAMILY_CONFIGS.get(arch, {}), "architectures": [arch]}
+    cfg.update(config)
     cfg.setdefault("vocab_size", -(-tok["size"] // 64) * 64)  # padded, as real models are
     (folder / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    gen = {"bos_token_id": 1, "eos_token_id": 2, "temperature": 0.7, "top_p": 0.9, "top_k": 40}
+    gen = {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"]}
+    gen.update(temperature=0.7, top_p=0.9, top_k=40)
     (folder / "generation_config.json").write_text(json.dumps(gen), encoding="utf-8")
     weights = random_weights(cfg, seed)
     if cfg["tie_word_embeddings"]:

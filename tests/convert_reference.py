@@ -5,6 +5,11 @@
   linear and Llama-3 scaling), GQA attention with a causal mask, SwiGLU MLP, Qwen2 q/k/v biases,
   Qwen3 per-head q/k RMSNorm. It works on the HF-layout weights: the converter's q/k row
   permutation is *not* applied here, so a wrong permutation shows up as wrong logits.
+* ``gemma_logits``: Gemma 2/3 (RMSNorm by ``1 + weight``, embeddings times sqrt(hidden),
+  sandwich norms, GELU-tanh, ``query_pre_attn_scalar``, attention and final softcapping, the
+  sliding window on HF's sliding layers, Gemma 3's q/k norms and local rope base).
+  ``phi3_logits``: Phi-3 (fused qkv and gate/up split as HF splits them, partial rotary).
+  Both take the HF weights as stored: the converter's ``+ 1`` and fused layouts are not used.
 * ``ByteLevelBPE``: the HF ``tokenizers`` algorithm for byte-level BPE (added tokens split out
   first, regex pre-tokenization, GPT-2 byte-to-unicode map, merges by rank with ties to the
   left, optional ``ignore_merges``). Python's ``re`` has no ``\\p{L}``/``\\p{N}``: letters are
@@ -128,13 +133,19 @@ class SentencePieceBPE:
     specials: dict[str, int]
     add_dummy_prefix: bool = True
     by_rank: dict[tuple[str, str], int] | None = None
+    rstrip: frozenset[str] = frozenset()  # added tokens that swallow the whitespace after them
 
     def encode(self, text: str) -> list[int]:
         ids: list[int] = []
+        strip_next = False
         for piece, is_special in split_specials(text, list(self.specials)):
             if is_special:
                 ids.append(self.specials[piece])
-            else:
+                strip_next = piece in self.rstrip
+                continue
+            if strip_next:
+                piece = piece.lstrip()
+            if piece:
                 ids += self._encode_fragment(piece)
         return ids
 
@@ -207,6 +218,10 @@ def reference_logits(
     """(len(ids), vocab) logits of the HF model, float64."""
     w = {k: v.astype(np.float64) for k, v in weights.items()}
     arch = cfg["architectures"][0]
+    if arch.startswith("Gemma"):
+        return gemma_logits(w, cfg, ids)
+    if arch == "Phi3ForCausalLM":
+        return phi3_logits(w, cfg, ids)
     n_head, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or cfg["hidden_size"] // n_head
     eps = cfg["rms_norm_eps"]
@@ -249,3 +264,126 @@ def reference_logits(
         x = x + proj(gate / (1 + np.exp(-gate)) * up, "mlp.down_proj")
     x = _rms_norm(x, w["model.norm.weight"], eps)
     return x @ lm_head.T
+
+
+# --- Gemma 2 / Gemma 3 and Phi-3 (written from the HF modelling code) ---------------------
+
+
+def _gemma_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    """Gemma's RMSNorm: the weight is stored as an offset from 1."""
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * (1.0 + w)
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def _softmax_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, mask: np.ndarray, cap: float | None
+) -> np.ndarray:
+    """(t, heads, d) queries against GQA keys/values; optional tanh softcap before the mask."""
+    group = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    scores = np.einsum("qhd,khd->hqk", q, k) * scale
+    if cap is not None:
+        scores = np.tanh(scores / cap) * cap
+    scores = scores + mask
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs = scores / scores.sum(axis=-1, keepdims=True)
+    return np.einsum("hqk,khd->qhd", probs, v).reshape(q.shape[0], -1)
+
+
+def _masks(t: int, window: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Causal mask, and the same limited to keys less than ``window`` positions back."""
+    pos = np.arange(t)
+    dist = pos[:, None] - pos[None, :]
+    causal = np.where(dist < 0, -np.inf, 0.0)
+    sliding = causal if window is None else np.where(dist >= window, -np.inf, causal)
+    return causal, sliding
+
+
+def gemma_sliding_layers(cfg: dict[str, Any]) -> list[bool]:
+    """Which layers HF runs with the sliding window."""
+    n = cfg["num_hidden_layers"]
+    if cfg.get("layer_types"):
+        return [kind == "sliding_attention" for kind in cfg["layer_types"]]
+    if cfg["architectures"][0] == "Gemma2ForCausalLM":
+        return [i % 2 == 0 for i in range(n)]
+    period = cfg.get("sliding_window_pattern", 6)
+    return [(i + 1) % period != 0 for i in range(n)]
+
+
+def gemma_logits(w: dict[str, np.ndarray], cfg: dict[str, Any], ids: list[int]) -> np.ndarray:
+    gemma3 = cfg["architectures"][0] == "Gemma3ForCausalLM"
+    h_size, n_head, n_kv = (
+        cfg["hidden_size"],
+        cfg["num_attention_heads"],
+        cfg["num_key_value_heads"],
+    )
+    hd, eps = cfg["head_dim"], cfg["rms_norm_eps"]
+    embed = w["model.embed_tokens.weight"]
+    t = len(ids)
+    positions = np.arange(t, dtype=np.float64)
+    inv_global = inv_frequencies(cfg, hd)
+    rs = cfg.get("rope_scaling") or {}
+    global_positions = positions / rs["factor"] if rs.get("rope_type") == "linear" else positions
+    inv_local = inv_frequencies({"rope_theta": cfg.get("rope_local_base_freq", 1e4)}, hd)
+    causal, sliding_mask = _masks(t, cfg.get("sliding_window"))
+    sliding = gemma_sliding_layers(cfg)
+    scale = cfg["query_pre_attn_scalar"] ** -0.5
+    x = embed[np.asarray(ids)] * np.sqrt(h_size)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = _gemma_norm(x, w[p + "input_layernorm.weight"], eps)
+        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(t, n_head, hd)
+        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(t, n_kv, hd)
+        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(t, n_kv, hd)
+        if gemma3:
+            q = _gemma_norm(q, w[p + "self_attn.q_norm.weight"], eps)
+            k = _gemma_norm(k, w[p + "self_attn.k_norm.weight"], eps)
+        if gemma3 and sliding[i]:  # Gemma 3's local layers: their own base, no scaling
+            q, k = _rope(q, positions, inv_local), _rope(k, positions, inv_local)
+        else:
+            q, k = _rope(q, global_positions, inv_global), _rope(k, global_positions, inv_global)
+        mask = sliding_mask if sliding[i] else causal
+        attn = _softmax_attention(q, k, v, scale, mask, cfg.get("attn_logit_softcapping"))
+        attn = attn @ w[p + "self_attn.o_proj.weight"].T
+        x = x + _gemma_norm(attn, w[p + "post_attention_layernorm.weight"], eps)
+        h = _gemma_norm(x, w[p + "pre_feedforward_layernorm.weight"], eps)
+        gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
+        h = (_gelu_tanh(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+        x = x + _gemma_norm(h, w[p + "post_feedforward_layernorm.weight"], eps)
+    logits = _gemma_norm(x, w["model.norm.weight"], eps) @ embed.T
+    cap = cfg.get("final_logit_softcapping")
+    return logits if cap is None else np.tanh(logits / cap) * cap
+
+
+def phi3_logits(w: dict[str, np.ndarray], cfg: dict[str, Any], ids: list[int]) -> np.ndarray:
+    n_head, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = cfg["hidden_size"] // n_head
+    rot = int(hd * cfg.get("partial_rotary_factor", 1.0))
+    eps = cfg["rms_norm_eps"]
+    t = len(ids)
+    positions = np.arange(t, dtype=np.float64)
+    inv = inv_frequencies(cfg, rot)  # frequencies over the rotated part only
+    causal, sliding = _masks(t, cfg.get("sliding_window"))
+
+    def rope_part(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([_rope(x[..., :rot], positions, inv), x[..., rot:]], axis=-1)
+
+    x = w["model.embed_tokens.weight"][np.asarray(ids)]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = _rms_norm(x, w[p + "input_layernorm.weight"], eps)
+        qkv = h @ w[p + "self_attn.qkv_proj.weight"].T
+        q = qkv[:, : n_head * hd].reshape(t, n_head, hd)
+        k = qkv[:, n_head * hd : (n_head + n_kv) * hd].reshape(t, n_kv, hd)
+        v = qkv[:, (n_head + n_kv) * hd :].reshape(t, n_kv, hd)
+        attn = _softmax_attention(rope_part(q), rope_part(k), v, hd**-0.5, sliding, None)
+        x = x + attn @ w[p + "self_attn.o_proj.weight"].T
+        h = _rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+        gate_up = h @ w[p + "mlp.gate_up_proj.weight"].T
+        gate, up = np.split(gate_up, 2, axis=-1)
+        x = x + (up * gate / (1 + np.exp(-gate))) @ w[p + "mlp.down_proj.weight"].T
+    lm_head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
+    return _rms_norm(x, w["model.norm.weight"], eps) @ lm_head.T

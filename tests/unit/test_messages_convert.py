@@ -25,6 +25,20 @@ def test_facts_are_named() -> None:
         ConvertError("unsupported_architecture", architecture="Foo", supported=("A", "B"))
     )
     assert "Foo" in text and "A, B" in text
+    text = describe_error(
+        ConvertError(
+            "unsupported_architecture",
+            "Gemma3ForCausalLM",
+            architecture="Gemma3ForConditionalGeneration",
+            supported=("Gemma3ForCausalLM",),
+            field="vision",
+        )
+    )
+    assert "vision-language" in text and "only text-only Gemma3ForCausalLM checkpoints" in text
+    text = describe_error(
+        ConvertError("unsupported_feature", "rope type longrope", field="rope_scaling")
+    )
+    assert "(rope_scaling: rope type longrope)" in text
     text = describe_error(ConvertError("shape_mismatch", tensor="w", expected=(2, 3), actual=(3,)))
     assert "w" in text and "[2, 3]" in text and "[3]" in text
     text = describe_error(ConvertError("unsupported_dtype", tensor="w", dtype="I64"))

@@ -29,6 +29,8 @@ import gguf
 import numpy as np
 
 from desktop_app.core.atomic import fsync_folder, place_no_overwrite
+from desktop_app.core.convert.arch_gemma import add_gemma_metadata
+from desktop_app.core.convert.arch_phi3 import add_phi3_metadata
 from desktop_app.core.convert.errors import ConvertError, os_error
 from desktop_app.core.convert.hf_model import HFModelFolder, load_hf_folder
 from desktop_app.core.convert.safetensors_reader import WeightSet, load_weight_set
@@ -233,7 +235,7 @@ def _add_metadata(writer: gguf.GGUFWriter, plan: ConversionPlan) -> None:
     writer.add_head_count_kv(cfg.n_head_kv)
     writer.add_rope_freq_base(cfg.rope_theta)
     writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    writer.add_rope_dimension_count(cfg.head_dim)
+    writer.add_rope_dimension_count(cfg.rope_dims)
     if cfg.head_dim_explicit or cfg.head_dim * cfg.n_head != cfg.hidden_size:
         writer.add_key_length(cfg.head_dim)
         writer.add_value_length(cfg.head_dim)
@@ -241,6 +243,10 @@ def _add_metadata(writer: gguf.GGUFWriter, plan: ConversionPlan) -> None:
     if cfg.rope_scaling is not None and cfg.rope_scaling.kind == "linear":
         writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         writer.add_rope_scaling_factor(cfg.rope_scaling.factor)
+    if cfg.gemma is not None:
+        add_gemma_metadata(writer, cfg.gemma)
+    if cfg.phi3 is not None:
+        add_phi3_metadata(writer, cfg.phi3)
     writer.add_file_type(OUTTYPES[plan.outtype][1])
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     _add_sampling(writer, plan.model.generation_config)

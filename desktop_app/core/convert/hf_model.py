@@ -8,20 +8,22 @@ a folder that has only those is refused with ``pickle_refused``. JSON files are 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gguf
 
+from desktop_app.core.convert.arch_gemma import GemmaParams, parse_gemma
+from desktop_app.core.convert.arch_phi3 import Phi3Params, parse_phi3
+from desktop_app.core.convert.config_fields import float_field as _float
+from desktop_app.core.convert.config_fields import int_field as _int
 from desktop_app.core.convert.errors import ConvertError, os_error
 from desktop_app.core.convert.safetensors_reader import find_weight_files
 
 CONFIG_CAP = 16 * 1024 * 1024
 TOKENIZER_JSON_CAP = 64 * 1024 * 1024  # the largest known (Gemma 3) is 33 MB
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-_INT_CAP = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class ArchSpec:
     attention_bias_allowed: bool  # config.attention_bias may add q/k/v/o biases
     default_context: int
     llama3_rope_allowed: bool
+    family: str = "llama"  # "llama" (Llama/Mistral/Qwen), "gemma" or "phi3": tensors, metadata
+    tied_default: bool = False  # tie_word_embeddings when config.json does not say
 
 
 SUPPORTED: dict[str, ArchSpec] = {
@@ -51,9 +55,23 @@ SUPPORTED: dict[str, ArchSpec] = {
         ArchSpec(
             "Qwen3ForCausalLM", gguf.MODEL_ARCH.QWEN3, False, False, True, False, 32768, False
         ),
+        ArchSpec(
+            "Gemma2ForCausalLM", gguf.MODEL_ARCH.GEMMA2, False, False, False, False, 8192, False,
+            family="gemma", tied_default=True,
+        ),
+        ArchSpec(
+            "Gemma3ForCausalLM", gguf.MODEL_ARCH.GEMMA3, False, False, True, False, 131072, False,
+            family="gemma", tied_default=True,
+        ),
+        ArchSpec(
+            "Phi3ForCausalLM", gguf.MODEL_ARCH.PHI3, False, False, False, False, 4096, False,
+            family="phi3",
+        ),
     )
-}
+}  # fmt: skip
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(SUPPORTED)
+# Vision-language wrappers whose text model alone is supported (refused with field="vision").
+TEXT_MODEL_OF = {"Gemma3ForConditionalGeneration": "Gemma3ForCausalLM"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,13 @@ class HFConfig:
     attention_bias: bool
     rope_scaling: RopeScaling | None
     warnings: tuple[str, ...] = ()
+    gemma: GemmaParams | None = None
+    phi3: Phi3Params | None = None
+
+    @property
+    def rope_dims(self) -> int:
+        """Rotated values per head (all of them but for Phi-3's partial rotary)."""
+        return self.phi3.rope_dims if self.phi3 is not None else self.head_dim
 
 
 @dataclass(frozen=True)
@@ -183,26 +208,6 @@ def _optional_json(path: Path, code: str) -> dict[str, Any]:
     return data
 
 
-def _int(raw: dict[str, Any], key: str, path: Path, default: int | None = None) -> int:
-    value = raw.get(key, default)
-    if value is None and default is not None:
-        value = default
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < _INT_CAP:
-        raise ConvertError("bad_config", f"{key}={value!r}", path=path, field=key)
-    return value
-
-
-def _float(raw: dict[str, Any], key: str, path: Path, default: float) -> float:
-    value = raw.get(key, default)
-    if value is None:
-        value = default
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConvertError("bad_config", f"{key}={value!r}", path=path, field=key)
-    if not math.isfinite(value) or value <= 0:
-        raise ConvertError("bad_config", f"{key}={value!r}", path=path, field=key)
-    return float(value)
-
-
 def parse_config(raw: dict[str, Any], path: Path) -> HFConfig:
     archs = raw.get("architectures")
     if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
@@ -212,9 +217,11 @@ def parse_config(raw: dict[str, Any], path: Path) -> HFConfig:
     if spec is None:
         raise ConvertError(
             "unsupported_architecture",
+            TEXT_MODEL_OF.get(arch, ""),
             path=path,
             architecture=arch[:100],
             supported=SUPPORTED_ARCHITECTURES,
+            field="vision" if arch in TEXT_MODEL_OF else "",
         )
     hidden = _int(raw, "hidden_size", path)
     n_head = _int(raw, "num_attention_heads", path)
@@ -229,7 +236,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> HFConfig:
     if n_head % n_head_kv or head_dim % 2:
         raise ConvertError("bad_config", "heads/kv heads/head_dim", path=path, field="head_dim")
     act = raw.get("hidden_act", "silu")
-    if act != "silu":
+    if act != "silu" and spec.family != "gemma":  # Gemma's GELU: arch_gemma checks it
         raise ConvertError(
             "unsupported_feature", f"hidden_act={act!r}", path=path, field="hidden_act"
         )
@@ -241,20 +248,41 @@ def parse_config(raw: dict[str, Any], path: Path) -> HFConfig:
     rope_params = raw.get("rope_parameters") or raw.get("rope_scaling") or {}
     if not isinstance(rope_params, dict):
         raise ConvertError("bad_config", "rope_scaling", path=path, field="rope_scaling")
+    # transformers 5 may give rope parameters per layer kind (Gemma 3): global, then sliding
+    rope_sliding = rope_params.get("sliding_attention")
+    rope_sliding = rope_sliding if isinstance(rope_sliding, dict) else {}
+    full = rope_params.get("full_attention")
+    if isinstance(full, dict):
+        rope_params = full
     theta = raw.get("rope_theta", rope_params.get("rope_theta"))
     rope_theta = _float({"rope_theta": theta}, "rope_theta", path, 10000.0)
     scaling = _rope_scaling(rope_params, spec, path)
     context = _int(raw, "max_position_embeddings", path, default=spec.default_context)
+    n_layer = _int(raw, "num_hidden_layers", path)
     warnings: list[str] = []
     window = raw.get("sliding_window")
-    sliding = raw.get("use_sliding_window", arch.startswith("Mistral"))
-    if sliding and isinstance(window, int) and 0 < window < context:
+    sliding = raw.get("use_sliding_window", spec.family == "phi3" or arch.startswith("Mistral"))
+    if sliding and isinstance(window, int) and 0 < window < context and spec.family != "gemma":
         warnings.append("sliding_window_ignored")
+    gemma = phi3 = None
+    if spec.family == "gemma":
+        gemma = parse_gemma(
+            raw, path, arch, n_layer=n_layer, hidden=hidden, n_head=n_head, head_dim=head_dim,
+            rope_sliding=rope_sliding,
+        )  # fmt: skip
+    elif spec.family == "phi3":
+        phi3 = parse_phi3(
+            raw, path, hidden=hidden, n_head=n_head, head_dim=head_dim, context=context,
+            rope_params=rope_params,
+        )  # fmt: skip
+    tied = raw.get("tie_word_embeddings", spec.tied_default)
+    if not tied and spec.gguf_arch == gguf.MODEL_ARCH.GEMMA2:  # llama.cpp has no output tensor
+        raise ConvertError("unsupported_feature", path=path, field="tie_word_embeddings")
     return HFConfig(
         architecture=arch,
         spec=spec,
         hidden_size=hidden,
-        n_layer=_int(raw, "num_hidden_layers", path),
+        n_layer=n_layer,
         n_head=n_head,
         n_head_kv=n_head_kv,
         n_ff=_int(raw, "intermediate_size", path),
@@ -264,10 +292,12 @@ def parse_config(raw: dict[str, Any], path: Path) -> HFConfig:
         rms_norm_eps=_float(raw, "rms_norm_eps", path, 1e-6),
         rope_theta=rope_theta,
         context_length=context,
-        tied_embeddings=bool(raw.get("tie_word_embeddings", False)),
+        tied_embeddings=bool(tied),
         attention_bias=attention_bias,
         rope_scaling=scaling,
         warnings=tuple(warnings),
+        gemma=gemma,
+        phi3=phi3,
     )
 
 

@@ -13,6 +13,8 @@ memory stays near one chunk whatever the model size:
 * Tied embeddings: only ``token_embd`` is written; a checkpoint that stores only ``lm_head``
   (e.g. TinyStories) gives it as ``token_embd``.
 * Llama-3 rope scaling becomes the ``rope_freqs`` tensor (llama.cpp divides each frequency).
+* Gemma and Phi-3 layers: arch_gemma.py / arch_phi3.py (Gemma norms get ``+ 1``; a query scale
+  may be folded in: ``TensorJob.shift`` and ``scale``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import gguf
 import numpy as np
 import numpy.typing as npt
 
+from desktop_app.core.convert.arch_gemma import gemma_layer_rows, gemma_transform
+from desktop_app.core.convert.arch_phi3 import phi3_layer_rows
 from desktop_app.core.convert.errors import ConvertError
 from desktop_app.core.convert.hf_model import HFConfig
 from desktop_app.core.convert.safetensors_reader import (
@@ -57,42 +61,57 @@ class TensorJob:
     source: TensorEntry | None = None
     permute_heads: int = 0  # > 0: reorder rows for llama.cpp's rope (that many heads)
     values: tuple[float, ...] = ()  # generated 1-D tensors (rope_freqs)
+    shift: float = 0.0  # values written are (x + shift) * scale
+    scale: float = 1.0
 
 
 def expected_tensors(cfg: HFConfig) -> dict[str, tuple[tuple[int, ...], str]]:
     """GGUF name -> (numpy shape, HF name) of every tensor the architecture needs."""
-    h, hd, ff, v = cfg.hidden_size, cfg.head_dim, cfg.n_ff, cfg.vocab_size
-    q_rows, kv_rows = cfg.n_head * hd, cfg.n_head_kv * hd
+    h, v = cfg.hidden_size, cfg.vocab_size
     out: dict[str, tuple[tuple[int, ...], str]] = {
         "token_embd.weight": ((v, h), "model.embed_tokens.weight"),
         "output_norm.weight": ((h,), "model.norm.weight"),
     }
     if not cfg.tied_embeddings:
         out["output.weight"] = ((v, h), "lm_head.weight")
+    family = cfg.spec.family
     for i in range(cfg.n_layer):
         b, hf = f"blk.{i}.", f"model.layers.{i}."
-        rows = {
-            "attn_norm.weight": ((h,), "input_layernorm.weight"),
-            "attn_q.weight": ((q_rows, h), "self_attn.q_proj.weight"),
-            "attn_k.weight": ((kv_rows, h), "self_attn.k_proj.weight"),
-            "attn_v.weight": ((kv_rows, h), "self_attn.v_proj.weight"),
-            "attn_output.weight": ((h, q_rows), "self_attn.o_proj.weight"),
-            "ffn_norm.weight": ((h,), "post_attention_layernorm.weight"),
-            "ffn_gate.weight": ((ff, h), "mlp.gate_proj.weight"),
-            "ffn_up.weight": ((ff, h), "mlp.up_proj.weight"),
-            "ffn_down.weight": ((h, ff), "mlp.down_proj.weight"),
-        }
-        if cfg.spec.qkv_bias or cfg.attention_bias:
-            rows["attn_q.bias"] = ((q_rows,), "self_attn.q_proj.bias")
-            rows["attn_k.bias"] = ((kv_rows,), "self_attn.k_proj.bias")
-            rows["attn_v.bias"] = ((kv_rows,), "self_attn.v_proj.bias")
-        if cfg.attention_bias:
-            rows["attn_output.bias"] = ((h,), "self_attn.o_proj.bias")
-        if cfg.spec.qk_norm:
-            rows["attn_q_norm.weight"] = ((hd,), "self_attn.q_norm.weight")
-            rows["attn_k_norm.weight"] = ((hd,), "self_attn.k_norm.weight")
+        if family == "gemma":
+            rows = gemma_layer_rows(cfg)
+        elif family == "phi3":
+            rows = phi3_layer_rows(cfg)
+        else:
+            rows = _llama_layer_rows(cfg)
         out.update({b + k: (shape, hf + name) for k, (shape, name) in rows.items()})
     return out
+
+
+def _llama_layer_rows(cfg: HFConfig) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Llama, Mistral, Qwen2 and Qwen3: GGUF suffix -> (numpy shape, HF suffix) of a layer."""
+    h, hd, ff = cfg.hidden_size, cfg.head_dim, cfg.n_ff
+    q_rows, kv_rows = cfg.n_head * hd, cfg.n_head_kv * hd
+    rows = {
+        "attn_norm.weight": ((h,), "input_layernorm.weight"),
+        "attn_q.weight": ((q_rows, h), "self_attn.q_proj.weight"),
+        "attn_k.weight": ((kv_rows, h), "self_attn.k_proj.weight"),
+        "attn_v.weight": ((kv_rows, h), "self_attn.v_proj.weight"),
+        "attn_output.weight": ((h, q_rows), "self_attn.o_proj.weight"),
+        "ffn_norm.weight": ((h,), "post_attention_layernorm.weight"),
+        "ffn_gate.weight": ((ff, h), "mlp.gate_proj.weight"),
+        "ffn_up.weight": ((ff, h), "mlp.up_proj.weight"),
+        "ffn_down.weight": ((h, ff), "mlp.down_proj.weight"),
+    }
+    if cfg.spec.qkv_bias or cfg.attention_bias:
+        rows["attn_q.bias"] = ((q_rows,), "self_attn.q_proj.bias")
+        rows["attn_k.bias"] = ((kv_rows,), "self_attn.k_proj.bias")
+        rows["attn_v.bias"] = ((kv_rows,), "self_attn.v_proj.bias")
+    if cfg.attention_bias:
+        rows["attn_output.bias"] = ((h,), "self_attn.o_proj.bias")
+    if cfg.spec.qk_norm:
+        rows["attn_q_norm.weight"] = ((hd,), "self_attn.q_norm.weight")
+        rows["attn_k_norm.weight"] = ((hd,), "self_attn.k_norm.weight")
+    return rows
 
 
 def map_tensors(cfg: HFConfig, weights: WeightSet) -> dict[str, TensorEntry]:
@@ -105,7 +124,7 @@ def map_tensors(cfg: HFConfig, weights: WeightSet) -> dict[str, TensorEntry]:
         if hf_name.endswith("rotary_emb.inv_freq"):
             continue  # recomputed by llama.cpp from rope_theta
         name = tmap.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if name == "output.weight" and cfg.tied_embeddings:
+        if cfg.tied_embeddings and (name == "output.weight" or hf_name == "lm_head.weight"):
             spare_output = entry
             continue
         if name is None or name not in expected:
@@ -161,7 +180,10 @@ def plan_jobs(cfg: HFConfig, weights: WeightSet, outtype: str) -> tuple[list[Ten
             permute = cfg.n_head
         elif cfg.spec.permute_qk and name.split(".", 2)[-1] in ("attn_k.weight", "attn_k.bias"):
             permute = cfg.n_head_kv
-        jobs.append(TensorJob(name, shape, qtype, _nbytes(shape, qtype), entry, permute))
+        shift, scale = gemma_transform(cfg, name) if cfg.gemma is not None else (0.0, 1.0)
+        jobs.append(
+            TensorJob(name, shape, qtype, _nbytes(shape, qtype), entry, permute, (), shift, scale)
+        )
     return jobs, fell_back
 
 
@@ -219,13 +241,17 @@ def iter_job_chunks(job: TensorJob) -> Iterator[npt.NDArray[Any]]:
             src = TensorEntry(
                 src.name, src.dtype, (src.shape[0], 1), src.path, src.offset, src.nbytes
             )
-    raw_copy = (src.dtype, job.qtype) in _RAW_COPY
+    transformed = job.shift != 0.0 or job.scale != 1.0
+    raw_copy = (src.dtype, job.qtype) in _RAW_COPY and not transformed
     cols = src.shape[-1] if src.shape else 1
     for raw in iter_row_chunks(src, max(1, CHUNK_BYTES // (4 * cols)), order):
         if raw_copy:
             yield np.ascontiguousarray(raw)
-        else:
-            yield encode(to_float32(raw, src.dtype), job.qtype)
+            continue
+        values = to_float32(raw, src.dtype)
+        if transformed:  # float32 arithmetic, as HF's RMSNorm does (1 + w) in float32
+            values = ((values + np.float32(job.shift)) * np.float32(job.scale)).astype(np.float32)
+        yield encode(values, job.qtype)
 
 
 def write_job(

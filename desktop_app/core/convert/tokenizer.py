@@ -2,8 +2,9 @@
 
 Three kinds of tokenizer are understood:
 
-* ``tokenizer.model`` (SentencePiece BPE, Llama 1/2, Mistral): GGUF model ``llama``; pieces,
-  scores and types are copied from the protobuf (types equal gguf.TokenType one to one).
+* ``tokenizer.model`` (SentencePiece BPE, Llama 1/2, Mistral, Gemma 2/3, Phi-3): GGUF model
+  ``llama``; pieces, scores and types are copied from the protobuf (types equal gguf.TokenType
+  one to one); the dummy prefix as the model says (Gemma: none).
 * ``tokenizer.json`` with a byte-level BPE (GPT-2, Llama 3, Qwen 2/3): GGUF model ``gpt2``
   with the merges; ``tokenizer.ggml.pre`` names llama.cpp's pre-tokenizer (table below).
 * ``tokenizer.json`` with a ``▁``/byte-fallback BPE (Llama-2-style exports, TinyStories):
