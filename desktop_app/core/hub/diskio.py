@@ -4,8 +4,8 @@ Writing received bytes happens on its own thread, so receiving never waits on th
 
 A download spends its time in three places: receiving (socket reads and HTTP parsing, mostly
 under the GIL), hashing and writing to the page cache (both release the GIL for large
-buffers). The receiving thread hashes; this thread writes, so the two overlap. Blocks keep
-their order (one thread, one FIFO queue) and ``os.writev`` writes the received chunks without
+buffers). Each has a thread (hashing: ``blockhash``), so the three overlap. Blocks keep their
+order (one thread, one FIFO queue) and the received chunks are written as they are, without
 first copying them into one buffer.
 
 Every 64 MiB the writer also syncs the file, so the disk works while bytes still arrive.
@@ -29,25 +29,42 @@ from desktop_app.core.hub.errors import HubError
 
 __all__ = ["BlockWriter", "disk_error", "place_no_overwrite", "write_chunks"]
 
+# At most this much per write call. Measured on the benchmark machine (a VM, 512 MiB written
+# from memory into a new file, 15 interleaved runs per size, twice): 256 KiB writes cost
+# under 0.2 s of CPU in all 30 runs (median 0.12 s); 1 MiB writes more in 3 runs, 4 MiB
+# writes in 12 (up to 0.9 s), the time going to the copy into freshly allocated large
+# page-cache folios.
+# Small chunks (a TLS read returns at most 16 KiB) are gathered into one ``os.writev`` call.
+WRITE_PIECE = 256 * 1024
 _IOV_MAX = 1024
 
 
 def write_chunks(fh: BinaryIO, chunks: list[bytes]) -> None:
     """Write ``chunks`` in order at the file's position (all of them, or raise OSError)."""
-    if not hasattr(os, "writev"):  # Windows
-        data = memoryview(b"".join(chunks))
-        while data:
-            written = fh.write(data)
-            if not written:
-                raise OSError(errno.EIO, "write returned 0")
-            data = data[written:]
-        return
     fd = fh.fileno()
-    views = [memoryview(c) for c in chunks if c]
+    views: list[memoryview] = []
+    gathered = 0
+    for chunk in chunks:
+        view = memoryview(chunk)  # slicing a view copies nothing
+        while view:
+            piece = view[: WRITE_PIECE - gathered]
+            views.append(piece)
+            gathered += len(piece)
+            view = view[len(piece) :]
+            if gathered == WRITE_PIECE or len(views) == _IOV_MAX:
+                _write_all(fd, views)
+                views, gathered = [], 0
+    if views:
+        _write_all(fd, views)
+
+
+def _write_all(fd: int, views: list[memoryview]) -> None:
+    if not hasattr(os, "writev"):  # Windows
+        views = [memoryview(b"".join(views))]
     while views:
-        written = os.writev(fd, views[:_IOV_MAX])
+        written = os.writev(fd, views) if len(views) > 1 else os.write(fd, views[0])
         if written <= 0:
-            raise OSError(errno.EIO, "writev returned 0")
+            raise OSError(errno.EIO, "write returned 0")
         while views and written >= len(views[0]):
             written -= len(views.pop(0))
         if written:

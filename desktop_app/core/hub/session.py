@@ -34,6 +34,7 @@ __all__ = [
     "error_for_response",
     "error_for_status",
     "hub_error_from",
+    "http11_connection",
     "http_client",
 ]
 
@@ -112,6 +113,18 @@ def http_client() -> httpx2.Client:
 _BIG_READ = 1024 * 1024
 
 
+def http11_connection(resp: httpx2.Response) -> Any | None:
+    """httpcore's HTTP/1.1 connection under ``resp``, or None (HTTP/2, another layout).
+
+    Reached through private attributes of httpx2 and httpcore2: callers only use it to make
+    a download faster and must behave correctly when it is None.
+    """
+    conn: Any = resp.stream
+    for name in ("_stream", "_httpcore_stream", "_stream", "_connection"):
+        conn = getattr(conn, name, None)
+    return conn
+
+
 @contextlib.contextmanager
 def big_reads(resp: httpx2.Response) -> Iterator[None]:
     """Let the connection under ``resp`` read up to 1 MiB per socket read meanwhile.
@@ -123,9 +136,7 @@ def big_reads(resp: httpx2.Response) -> Iterator[None]:
     lays them out differently nothing changes (downloads are only slower). The connection gets
     its default back afterwards, so the hub's own calls are untouched.
     """
-    conn: Any = resp.stream
-    for name in ("_stream", "_httpcore_stream", "_stream", "_connection"):
-        conn = getattr(conn, name, None)
+    conn = http11_connection(resp)
     if conn is None or not isinstance(getattr(conn, "READ_NUM_BYTES", None), int):
         yield
         return

@@ -6,10 +6,11 @@ The bytes go to ``<dest>.part`` with HTTP Range requests through huggingface_hub
 backoff (the retry budget is reset whenever bytes arrive). A later run, even after ``kill -9``,
 re-hashes the partial file and goes on from its end.
 
-The sha256 is computed while the bytes arrive. Only when all ``size`` bytes are there and the
-digest equals the hub's LFS sha256 is the file synced and renamed into place (a hard link, so
-an existing file is never replaced). A wrong digest or a server that disagrees about the size
-deletes the partial file; a full disk keeps it for resuming.
+The sha256 is computed while the bytes arrive, on a thread of its own (``blockhash``) beside
+the one that writes them (``diskio``). Only when all ``size`` bytes are there, every one of
+them hashed, and the digest equals the hub's LFS sha256 is the file synced and renamed into
+place (a hard link, so an existing file is never replaced). A wrong digest or a server that
+disagrees about the size deletes the partial file; a full disk keeps it for resuming.
 
 Server misbehaviour handled: Range ignored (200 instead of 206: start over from zero), 416 on a
 stale partial (start over), a Content-Range starting elsewhere, more bytes than announced.
@@ -35,6 +36,8 @@ from huggingface_hub import hf_hub_url
 
 from desktop_app.core import hardware
 from desktop_app.core.atomic import fsync_folder
+from desktop_app.core.hub.blockhash import BlockHasher
+from desktop_app.core.hub.body import BodyReader
 from desktop_app.core.hub.control import Control, Stopped, hang_up
 from desktop_app.core.hub.diskio import BlockWriter, disk_error, place_no_overwrite
 from desktop_app.core.hub.errors import HubError
@@ -242,6 +245,7 @@ class _Job:
         self.fh: BinaryIO | None = None
         self.pos = 0
         self.hasher = hashlib.sha256()
+        self.hashed = 0  # bytes fed to ``hasher``: must equal ``size`` before the verdict
         self.etag: str | None = None
         self.resumed_from = 0
         self.restarts = 0
@@ -313,6 +317,7 @@ class _Job:
             if not data:
                 break
             self.hasher.update(data)
+            self.hashed += len(data)
             done += len(data)
             self.on_progress("checking", done)
         self.fh.truncate(done)
@@ -374,6 +379,7 @@ class _Job:
         self.fh.truncate(0)
         self.pos = 0
         self.hasher = hashlib.sha256()
+        self.hashed = 0
 
     # --- one HTTP request ----------------------------------------------------------------
 
@@ -449,16 +455,21 @@ class _Job:
     def _receive(self, resp: httpx2.Response) -> None:
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
         # The raw bytes are the file's bytes unless the server compressed them anyway.
-        chunks = resp.iter_raw() if encoding in ("", "identity") else resp.iter_bytes()
+        identity = encoding in ("", "identity")
+        chunks = BodyReader(resp, self.settings.stall_timeout) if identity else resp.iter_bytes()
         control, size = self.control, self.size
         progress, interval = self.on_progress, self.settings.record_interval
         assert self.fh is not None
+        # Three threads share the work: this one receives, one hashes, one writes (each
+        # block goes to both, in order, without a copy). On two cores the hash no longer
+        # adds to the receiving loop's time.
+        hasher = BlockHasher(self.hasher)
         writer = BlockWriter(self.fh, self.pos)
-        hasher = self.hasher
         block: list[bytes] = []
         block_bytes = 0
         block_started = 0.0
         received = self.pos
+        stopped = False
         try:
             for chunk in chunks:
                 if control.stopping:
@@ -468,22 +479,29 @@ class _Job:
                     raise HubError("size_mismatch", f"server sent more than {size} bytes")
                 if not block:
                     block_started = time.monotonic()
-                hasher.update(chunk)  # here, while the writer thread writes the last block
                 block.append(chunk)
                 block_bytes += len(chunk)
                 # Big blocks for speed; on a slow link, at least twice a second, so a crash
                 # loses little.
                 if block_bytes >= _WRITE_BLOCK or time.monotonic() - block_started >= 0.5:
+                    hasher.submit(block)
                     writer.submit(block)
                     block, block_bytes = [], 0
                     self.pos = writer.pos
                     if time.monotonic() - self.last_record >= interval:
                         self._save_record()
                 progress("downloading", received)  # cheap: the listener throttles
+        except Stopped:
+            stopped = True
+            raise
         finally:
-            # Whatever arrived is the file's bytes (the size check came first): keep it.
+            # Whatever arrived is the file's bytes (the size check came first): keep it, and
+            # hash it, since a retry in this run goes on with this hash. After a pause or
+            # cancel the run ends (a later one re-hashes the file), so the hash is dropped.
             failure = writer.finish(block)
             self.pos = writer.pos
+            hasher.finish(block, discard=stopped)
+            self.hashed += hasher.hashed
             if failure is not None:
                 raise disk_error(failure, self.part) from failure
         progress("downloading", self.pos)
@@ -499,6 +517,8 @@ class _Job:
             os.fsync(self.fh.fileno())
         except OSError as exc:
             raise disk_error(exc, self.part) from exc
+        if self.hashed != self.pos:  # a digest of other bytes than the file's must not pass
+            raise HubError("io_error", f"{self.hashed} bytes hashed, {self.pos} received")
         digest = self.hasher.hexdigest()
         if digest != self.sha256:
             log.info("download %s: sha256 %s, hub says %s", self.url, digest, self.sha256)
