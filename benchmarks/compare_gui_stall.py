@@ -38,7 +38,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from benchmarks.fit_accuracy import _write_section, ensure_models
-    from desktop_app.app import build_services
+    from desktop_app.app import build_services, settle_heap
     from desktop_app.core.compare.results import CompareResult, PaneToken
     from desktop_app.ui.main_window import MainWindow
 
@@ -46,6 +46,7 @@ def main() -> int:
     app = QApplication([])
     services = build_services()
     window = MainWindow(services)
+    settle_heap()  # as run_gui does once the window exists
     window.resize(1350, 800)
     window.show()
     page = window.compare_page

@@ -41,7 +41,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from benchmarks.fit_accuracy import _write_section
-    from desktop_app.app import build_services
+    from desktop_app.app import build_services, settle_heap
     from desktop_app.core.engine import protocol
     from desktop_app.core.engine.protocol import Done, Loaded
     from desktop_app.ui.main_window import MainWindow
@@ -49,6 +49,7 @@ def main() -> int:
     app = QApplication([])
     services = build_services()
     window = MainWindow(services)
+    settle_heap()  # as run_gui does once the window exists
     window.resize(1200, 800)
     window.show()
     page = window.chat_page

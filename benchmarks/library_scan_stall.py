@@ -104,7 +104,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from benchmarks.fit_accuracy import _write_section
-    from desktop_app.app import STYLE, build_services
+    from desktop_app.app import STYLE, build_services, settle_heap
     from desktop_app.core.hardware import read_machine_info
     from desktop_app.core.library.index import CACHE_FILE_NAME
     from desktop_app.core.library.sources import (
@@ -117,6 +117,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     app.setStyleSheet(STYLE)
     services = build_services()
+    settle_heap()  # as run_gui does once the window exists
     cache = services.paths.cache / CACHE_FILE_NAME
 
     def sources(own: Any, _folders: Any) -> list[Any]:

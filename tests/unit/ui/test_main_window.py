@@ -93,3 +93,18 @@ def test_bad_file_shows_a_message_and_the_app_keeps_running(
     # Nothing is lost: a good file opens right after.
     page.open_path(str(tiny_gguf))
     qtbot.waitUntil(lambda: page.verdict.text() == "Fits", timeout=10000)
+
+
+def test_settle_heap_freezes_start_up_objects_and_raises_thresholds() -> None:
+    import gc
+
+    from desktop_app.app import GC_THRESHOLDS, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:  # the test process keeps Python's defaults
+        gc.unfreeze()
+        gc.set_threshold(*before)
