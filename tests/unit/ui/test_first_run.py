@@ -39,14 +39,16 @@ def test_welcome_shows_memory_and_three_models_that_fit(qtbot: QtBot, stored: Se
     assert names == [s.entry.repo_id for s in expected] and set(names) <= catalog
     if dialog.facts.memory.available > 4 * GIB:
         assert len(names) == 3
-    shown = "\n".join(
-        w.text()
-        for w in dialog.suggestions_box.findChildren(type(dialog.memory_label))
-        if not w.isHidden()
-    )
-    for name in names:
-        assert name in shown
-    assert "GiB" in shown or "MiB" in shown  # sizes are shown
+    def shown() -> str:
+        return "\n".join(
+            w.text()
+            for w in dialog.suggestions_box.findChildren(type(dialog.memory_label))
+            if not w.isHidden()
+        )
+
+    # Labels added to a visible dialog are shown by a queued call: wait for it.
+    qtbot.waitUntil(lambda: all(name in shown() for name in names), timeout=TIMEOUT)
+    assert "GiB" in shown() or "MiB" in shown()  # sizes are shown
     assert str(stored.paths.models) in "\n".join(
         w.text() for w in dialog.findChildren(type(dialog.memory_label))
     )
