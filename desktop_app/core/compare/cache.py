@@ -1,8 +1,9 @@
 """Finished comparisons kept on disk, keyed by everything that decides their outcome.
 
 The key covers every file's identity (path, size, modification time), which one is the
-reference, the prompt or text, the sampler, the context length and top-k. A file that changes
-gets a new key, so a stale entry is never shown. Entries are JSON (``serialize.py``), written
+reference, the whole conversation (every earlier turn, not only the latest question) or the
+text, the sampler, the context length and top-k. A file that changes gets a new key, so a stale
+entry is never shown. Entries are JSON (``serialize.py``), written
 atomically; a damaged entry is ignored and overwritten by the next run.
 """
 

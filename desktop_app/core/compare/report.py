@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from desktop_app import __version__
+from desktop_app.core.compare.conversation import system_prompt, turns
 from desktop_app.core.compare.results import CompareResult, VariantResult
 from desktop_app.core.compare.serialize import token_to_json
 
@@ -50,9 +51,22 @@ def _variant_json(v: VariantResult) -> dict[str, Any]:
     }
 
 
+def _conversation_json(result: CompareResult) -> list[dict[str, Any]]:
+    """Every message the variants were given, numbered by turn (the system prompt is turn 0);
+    the last one is ``prompt``. Earlier assistant turns are the reference's replies."""
+    out: list[dict[str, Any]] = []
+    turn = 0
+    for m in result.spec.messages or ():
+        if m.role == "user":
+            turn += 1
+        out.append({"turn": turn, "role": m.role, "content": m.content})
+    return out
+
+
 def report_json(result: CompareResult, *, with_tokens: bool = False) -> dict[str, Any]:
     """The documented JSON: reference path, and one entry per variant (the reference too, with
-    KLD 0). ``with_tokens`` adds each reply token by token with probabilities."""
+    KLD 0). ``with_tokens`` adds each reply token by token with probabilities. After follow-up
+    turns, ``conversation`` holds the earlier turns; ``prompt`` stays the latest question."""
     variants = []
     for v in result.variants:
         entry = _variant_json(v)
@@ -67,6 +81,7 @@ def report_json(result: CompareResult, *, with_tokens: bool = False) -> dict[str
         "input": "text" if spec.text is not None else "prompt",
         "prompt": None if spec.messages is None else spec.messages[-1].content,
         "cancelled": result.cancelled,
+        "conversation": _conversation_json(result),
         "variants": variants,
     }
 
@@ -176,7 +191,30 @@ th:first-child, td:first-child { text-align: left; }
 .strip { display: flex; flex-wrap: wrap; margin: 6px 0; }
 .cell { width: 6px; height: 14px; }
 .error { color: #a00; }
+.turn { border-left: 3px solid #ccc; padding-left: 8px; margin: 8px 0; }
+.turn pre { white-space: pre-wrap; margin: 2px 0 6px 0; }
 """
+
+
+def _earlier_turns_html(result: CompareResult) -> str:
+    """The system prompt and the turns before the latest question (escaped), or nothing."""
+    messages = result.spec.messages or ()
+    earlier = turns(messages)[:-1]
+    system = system_prompt(messages)
+    if not earlier and not system:
+        return ""
+    parts = ["<h2>Conversation so far</h2>"]
+    if system:
+        parts.append(f'<div class="turn"><b>System</b><pre>{html.escape(system)}</pre></div>')
+    ref = html.escape(result.reference.info.label)
+    for t in earlier:
+        parts.append(
+            f'<div class="turn"><b>Turn {t.number} · question</b>'
+            f"<pre>{html.escape(t.question)}</pre>"
+            f"<b>Turn {t.number} · reference ({ref}) reply</b>"
+            f"<pre>{html.escape(t.reply or '')}</pre></div>"
+        )
+    return "".join(parts)
 
 
 def report_html(result: CompareResult, chart_png: bytes | None = None) -> str:
@@ -226,6 +264,8 @@ def report_html(result: CompareResult, chart_png: bytes | None = None) -> str:
     else:
         chart = chart_svg(result)
     prompt = spec.messages[-1].content if spec.messages else (spec.text or "")[:2000]
+    n_turns = len(turns(spec.messages or ()))
+    heading = f"Prompt (turn {n_turns})" if n_turns > 1 else "Prompt"
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -233,7 +273,8 @@ def report_html(result: CompareResult, chart_png: bytes | None = None) -> str:
 <h1>QuantDesk comparison</h1>
 <p>{html.escape(when)} · QuantDesk {html.escape(__version__)} · {result.plan.mode.value} run ·
 context {spec.n_ctx} · reference {html.escape(ref.info.label)}</p>
-<h2>Prompt</h2><pre class="reply">{html.escape(prompt)}</pre>
+{_earlier_turns_html(result)}
+<h2>{heading}</h2><pre class="reply">{html.escape(prompt)}</pre>
 <h2>Measured quality</h2>
 <p>KLD: how far each variant's next-token distribution is from the reference's, on the
 reference's own text (0 = identical). Same top-1: how often both would pick the same next token.</p>

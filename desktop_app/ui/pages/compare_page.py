@@ -4,9 +4,14 @@ Threads: planning (reads every GGUF header), the size ladder, sample texts and r
 run on the ``io`` pool; the comparison itself (``run_compare``, one worker process per variant)
 on the ``heavy`` pool through ``CompareBridge``, whose events reach this page in ~30 ms batches.
 
+Follow-up turns: after a chat-mode run the prompt box takes a follow-up, and every pane is asked
+it with the same history, the earlier questions and the *reference's* replies
+(``core/compare/conversation.py``). Changing the files, the reference, the sampler or the
+context starts over, as does New comparison.
+
 Signals:
-    continue_in_chat(str, object): the reference's path and the conversation (system prompt,
-        prompt, the reference's reply) as a chat export document, to carry on in Chat.
+    continue_in_chat(str, object): the reference's path and the whole conversation (system
+        prompt, every question and the reference's replies) as a chat export document.
     export_finished(list): the report files written (paths as str), or an empty list on failure.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.compare.conversation import can_follow_up, conversation_after, turns
 from desktop_app.core.compare.results import (
     CompareResult,
     CompareSpec,
@@ -49,6 +56,7 @@ from desktop_app.ui.compare_bridge import CompareBridge
 from desktop_app.ui.services import Services
 from desktop_app.ui.tasks import Op
 from desktop_app.ui.widgets.compare_chart import QualityChart, chart_points
+from desktop_app.ui.widgets.compare_conversation import CompareConversation
 from desktop_app.ui.widgets.compare_explainer import CompareExplainer
 from desktop_app.ui.widgets.compare_panes import ComparePanes
 from desktop_app.ui.widgets.compare_quality import CompareQuality
@@ -95,6 +103,7 @@ def chat_document(model_path: str, messages: tuple[ChatMessage, ...]) -> dict[st
     system = next((m.content for m in messages if m.role == "system"), "")
     first_user = next((m.content for m in messages if m.role == "user"), "")
     title = " ".join(first_user.split())[:60] or "From Compare"
+    n_turns = len(turns(messages))
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -104,7 +113,7 @@ def chat_document(model_path: str, messages: tuple[ChatMessage, ...]) -> dict[st
             "model_path": model_path,
             "created_at": now,
             "updated_at": now,
-            "settings": {"from": "compare"},
+            "settings": {"from": "compare", "turns": n_turns},
         },
         "messages": [
             {
@@ -130,6 +139,10 @@ class ComparePage(QWidget):
         self._plan: RunPlan | None = None
         self._plan_generation = 0
         self._spec: CompareSpec | None = None
+        # The conversation a follow-up extends (ends with the reference's reply; empty: the next
+        # run starts fresh) and the run that produced it (its files, sampler and context).
+        self._history: tuple[ChatMessage, ...] = ()
+        self._history_spec: CompareSpec | None = None
         self.result: CompareResult | None = None
         self.recommended: int | None = None
         self.bridge = CompareBridge(services.pools.heavy, services.paths.cache / "compare", self)
@@ -141,6 +154,8 @@ class ComparePage(QWidget):
         self.setup.variants_changed.connect(self._replan)
         self.setup.run_requested.connect(self.run)
         self.setup.cancel_requested.connect(self.cancel)
+        self.setup.sampler_changed.connect(self._check_follow_up)
+        self.setup.new_comparison_requested.connect(self.new_comparison)
         self.setup.text_file_requested.connect(self._load_text_file)
         setup_scroll = QScrollArea()
         setup_scroll.setWidgetResizable(True)
@@ -151,6 +166,7 @@ class ComparePage(QWidget):
         self.banner.setTextFormat(Qt.TextFormat.PlainText)
         self.banner.setWordWrap(True)
         self.banner.hide()
+        self.conversation = CompareConversation()
         self.panes = ComparePanes()
         self.quality = CompareQuality()
         self.chart = QualityChart()
@@ -182,6 +198,7 @@ class ComparePage(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.conversation)
         right_layout.addWidget(self.tabs, 1)
         right_layout.addLayout(actions)
         splitter = QSplitter()
@@ -212,6 +229,7 @@ class ComparePage(QWidget):
 
     @Slot()
     def _replan(self) -> None:
+        self._check_follow_up()
         self._plan = None
         self._plan_generation += 1
         generation = self._plan_generation
@@ -250,12 +268,13 @@ class ComparePage(QWidget):
     def run(self) -> None:
         if self.bridge.running:
             return
-        spec = self.setup.spec()
+        spec = self.setup.spec(self._history)
         if isinstance(spec, str):
             self._show_banner(spec)
             return
         self._hide_banner()
         self._spec = spec
+        self.conversation.set_conversation(spec.messages or (), self._reference_name())
         self.result = None
         self.recommended = None
         self.panes.reset(spec.variants, self._plan.reference if self._plan else spec.reference)
@@ -308,6 +327,7 @@ class ComparePage(QWidget):
     def _on_run_finished(self, result: CompareResult) -> None:
         self.result = result
         self.setup.set_running(False)
+        follow_up = self._after_turn(result)
         from desktop_app.core.compare.advice import recommended
 
         self.recommended = recommended(result, result.plan.available_bytes)
@@ -320,8 +340,79 @@ class ComparePage(QWidget):
             self.status.setText(f"Finished; {failed} of {len(result.variants)} variants failed.")
         else:
             self.status.setText("Finished." + (" (from the cache)" if self._all_cached() else ""))
+        if follow_up:
+            self.status.setText(f"{self.status.text()} {follow_up}")
         self._update_actions()
         self._load_ladder(result)
+
+    # --- follow-up turns --------------------------------------------------------------------
+
+    def _after_turn(self, result: CompareResult) -> str:
+        """Grow the conversation by a finished turn, or keep it as it was (a cancelled or failed
+        follow-up puts its question back). Returns a sentence for the status line."""
+        name = self._reference_name(result)
+        if can_follow_up(result):
+            self._history = conversation_after(result)
+            self._history_spec = result.spec
+            self.setup.set_follow_up(True)
+            self.conversation.set_conversation(self._history, name)
+            return "Write a follow-up: every variant gets the reference's replies so far."
+        if self._history and result.spec.messages:
+            self.conversation.set_conversation(self._history, name)
+            self.setup.prompt.setPlainText(result.spec.messages[-1].content)
+            return "The conversation is as it was before this follow-up."
+        self.conversation.set_conversation(conversation_after(result), name)
+        return ""
+
+    def _reference_name(self, result: CompareResult | None = None) -> str:
+        if result is not None:
+            return f"reference ({result.reference.info.label})"
+        plan = self._plan
+        if plan is not None and plan.variants and 0 <= plan.reference < len(plan.variants):
+            return f"reference ({plan.variants[plan.reference].label})"
+        return "reference"
+
+    @Slot()
+    def _check_follow_up(self) -> None:
+        """Files, reference, sampler or context no longer those of the conversation: start
+        over (a follow-up must continue what these very settings said)."""
+        last = self._history_spec
+        if not self._history or last is None or self.bridge.running:
+            return
+        sampling = replace(self.setup.sampling(), max_tokens=last.sampling.max_tokens)
+        if tuple(self.setup.model.paths) != last.variants:
+            why = "the files changed"
+        elif self.setup.reference != last.reference:
+            why = "the reference changed"
+        elif sampling != last.sampling:
+            why = "the sampler changed"
+        elif self.setup.n_ctx.value() != last.n_ctx:
+            why = "the context changed"
+        else:
+            return
+        self._start_over()
+        self.status.setText(f"New comparison: {why}, so the next run starts a new conversation.")
+
+    @Slot()
+    def new_comparison(self) -> None:
+        """Forget the conversation and its results; the files and settings stay."""
+        if self.bridge.running:
+            return
+        self._start_over()
+        self.result = None
+        self.recommended = None
+        self.conversation.set_conversation((), "")
+        self.panes.reset([])
+        self.quality.clear()
+        self.chart.set_points([], 0)
+        self.status.setText("New comparison: write a prompt.")
+        self.setup.prompt.setFocus()
+        self._update_actions()
+
+    def _start_over(self) -> None:
+        self._history = ()
+        self._history_spec = None
+        self.setup.set_follow_up(False)
 
     def _all_cached(self) -> bool:
         return self.result is not None and all(v.from_cache for v in self.result.variants)
@@ -363,10 +454,16 @@ class ComparePage(QWidget):
         running = self.bridge.running
         result = self.result
         self.export_button.setEnabled(result is not None and not running)
-        ref_text = result.reference.text if result is not None else ""
         self.chat_button.setEnabled(
-            not running and result is not None and bool(ref_text) and bool(result.spec.messages)
+            not running and any(m.role == "assistant" for m in self._chat_messages())
         )
+
+    def _chat_messages(self) -> tuple[ChatMessage, ...]:
+        """What Continue in Chat carries: the conversation a follow-up would extend, else the
+        shown result's (every earlier turn, then the reference's reply, even a partial one)."""
+        if self._history:
+            return self._history
+        return conversation_after(self.result) if self.result is not None else ()
 
     @Slot()
     def _on_export_clicked(self) -> None:
@@ -416,11 +513,11 @@ class ComparePage(QWidget):
     @Slot()
     def _on_chat_clicked(self) -> None:
         result = self.result
-        if result is None or not result.spec.messages:
+        messages = self._chat_messages()
+        if result is None or not messages:
             return
-        ref = result.reference
-        messages = (*result.spec.messages, ChatMessage("assistant", ref.text))
-        self.continue_in_chat.emit(ref.info.path, chat_document(ref.info.path, messages))
+        path = result.reference.info.path
+        self.continue_in_chat.emit(path, chat_document(path, messages))
 
     # --- banner -----------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ texts and plans off the GUI thread and hands the results back).
 
 Signals:
     variants_changed(): files added, removed or replaced, or the reference or context changed.
-    run_requested(): Run was clicked.
+    sampler_changed(): the sampling preset or the seed changed.
+    run_requested(): Run (or Send follow-up) was clicked.
     cancel_requested(): Cancel was clicked.
+    new_comparison_requested(): New comparison was clicked (the conversation starts over).
     text_file_requested(str): the user picked a text file to score (path).
 """
 
@@ -35,13 +37,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.compare.conversation import with_follow_up
 from desktop_app.core.compare.results import COMPARE_SAMPLING, CompareSpec
-from desktop_app.core.engine.protocol import SAMPLING_PRESETS, ChatMessage
+from desktop_app.core.engine.protocol import SAMPLING_PRESETS, ChatMessage, SamplingParams
 from desktop_app.resources import SampleText
 from desktop_app.ui.models.compare_variants_model import MAX_VARIANTS, CompareVariantsModel
 
 MODE_PROMPT, MODE_TEXT = 0, 1
 DEFAULT_PROMPT = "Explain in three sentences why the sky is blue."
+PROMPT_PLACEHOLDER = "The prompt every variant answers"
+FOLLOW_UP_PLACEHOLDER = "Follow-up…"
 TEXT_MAX_CHUNKS = 4  # a text is scored in at most this many context-sized chunks
 
 
@@ -54,8 +59,10 @@ def _plain(text: str = "") -> QLabel:
 
 class CompareSetup(QWidget):
     variants_changed = Signal()
+    sampler_changed = Signal()
     run_requested = Signal()
     cancel_requested = Signal()
+    new_comparison_requested = Signal()
     text_file_requested = Signal(str)
 
     def __init__(self, start_dir: Path, parent: QWidget | None = None) -> None:
@@ -109,7 +116,7 @@ class CompareSetup(QWidget):
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["Reply to a prompt", "Score a text"])
         self.prompt = QPlainTextEdit(DEFAULT_PROMPT)
-        self.prompt.setPlaceholderText("The prompt every variant answers")
+        self.prompt.setPlaceholderText(PROMPT_PLACEHOLDER)
         self.prompt.setMaximumHeight(90)
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("System prompt (optional)")
@@ -150,6 +157,8 @@ class CompareSetup(QWidget):
         self.n_ctx.setSingleStep(512)
         self.n_ctx.setValue(2048)
         self.n_ctx.editingFinished.connect(self.variants_changed)
+        self.preset.currentIndexChanged.connect(self.sampler_changed)
+        self.seed.valueChanged.connect(self.sampler_changed)
         settings = QFormLayout()
         settings.addRow("Sampling", self.preset)
         settings.addRow("Seed", self.seed)
@@ -168,15 +177,23 @@ class CompareSetup(QWidget):
         self.cancel_button.setToolTip("Stop every pane (Esc)")
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.cancel_button.setEnabled(False)
+        self.new_button = QPushButton("New comparison")
+        self.new_button.setToolTip("Forget the conversation and start again with a new prompt")
+        self.new_button.clicked.connect(self.new_comparison_requested)
+        self.new_button.hide()  # only while a conversation goes on
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button, 1)
         run_row.addWidget(self.cancel_button)
+        new_row = QHBoxLayout()
+        new_row.addStretch(1)
+        new_row.addWidget(self.new_button)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(files_box)
         layout.addWidget(input_box)
         layout.addLayout(run_row)
+        layout.addLayout(new_row)
         layout.addStretch(1)
         self._refresh_reference_combo()
 
@@ -279,22 +296,50 @@ class CompareSetup(QWidget):
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for w in (self.add_button, self.remove_button, self.reference_combo, self.n_ctx):
+        for w in (
+            self.add_button,
+            self.remove_button,
+            self.reference_combo,
+            self.n_ctx,
+            self.new_button,
+        ):
             w.setEnabled(not running)
         if not running:
             self.add_button.setEnabled(self.model.rowCount() < MAX_VARIANTS)
 
-    def spec(self) -> CompareSpec | str:
-        """The comparison the controls describe, or why there is none yet (a sentence)."""
-        paths = self.model.paths
-        if len(paths) < 2:
-            return "Add at least two files to compare."
-        sampling = replace(
+    @property
+    def following_up(self) -> bool:
+        return not self.new_button.isHidden()
+
+    def set_follow_up(self, active: bool) -> None:
+        """Offer a follow-up (an empty "Follow-up…" box, Send follow-up, New comparison), or go
+        back to a fresh prompt. The input kind and the system prompt belong to the conversation,
+        so they are fixed while it goes on."""
+        self.new_button.setVisible(active)
+        self.run_button.setText("Send follow-up" if active else "Run")
+        self.prompt.setPlaceholderText(FOLLOW_UP_PLACEHOLDER if active else PROMPT_PLACEHOLDER)
+        if active:
+            self.prompt.clear()
+        why = "Part of the conversation: New comparison to change it" if active else ""
+        for w in (self.mode_combo, self.system_prompt):
+            w.setEnabled(not active)
+            w.setToolTip(why)
+
+    def sampling(self) -> SamplingParams:
+        return replace(
             SAMPLING_PRESETS[self.preset.currentText()],
             seed=self.seed.value(),
             max_tokens=self.max_tokens.value(),
             top_logprobs=COMPARE_SAMPLING.top_logprobs,
         )
+
+    def spec(self, history: tuple[ChatMessage, ...] = ()) -> CompareSpec | str:
+        """The comparison the controls describe, or why there is none yet (a sentence).
+        ``history``: the conversation so far; the prompt box then holds the follow-up."""
+        paths = self.model.paths
+        if len(paths) < 2:
+            return "Add at least two files to compare."
+        sampling = self.sampling()
         common = {
             "variants": tuple(paths),
             "reference": self.reference,
@@ -308,7 +353,9 @@ class CompareSetup(QWidget):
             return CompareSpec(text=text, max_chunks=TEXT_MAX_CHUNKS, **common)  # type: ignore[arg-type]
         prompt = self.prompt.toPlainText()
         if not prompt.strip():
-            return "Write a prompt first."
+            return "Write a follow-up first." if history else "Write a prompt first."
+        if history:
+            return CompareSpec(messages=with_follow_up(history, prompt), **common)  # type: ignore[arg-type]
         messages = []
         system = self.system_prompt.text().strip()
         if system:

@@ -19,6 +19,7 @@ from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.models.compare_summary_model import COLUMNS
 from desktop_app.ui.pages.compare_page import ComparePage, describe_plan
 from desktop_app.ui.services import Services
+from desktop_app.ui.widgets.compare_setup import DEFAULT_PROMPT
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 120_000
@@ -128,11 +129,14 @@ def test_compare_two_bit_widths_then_export_and_continue_in_chat(
     qtbot.waitUntil(lambda: len(chat.session.history()) == 2, timeout=10_000)
     roles = [(e.role, e.content) for e in chat.session.history()]
     assert roles == [
-        ("user", page.setup.prompt.toPlainText()),
+        ("user", DEFAULT_PROMPT),
         ("assistant", result.reference.text),
     ]
 
     # The same comparison again is answered from the cache: same view, no worker.
+    window.pages.setCurrentWidget(page)
+    qtbot.mouseClick(page.setup.new_button, Qt.MouseButton.LeftButton)  # not a follow-up
+    page.setup.prompt.setPlainText(DEFAULT_PROMPT)
     again = run_and_wait(qtbot, page)
     assert all(v.from_cache for v in again.variants)
     assert [t.token_id for t in page.panes.panes[0].view.tokens] == [
@@ -200,7 +204,7 @@ def test_a_broken_variant_fails_in_its_pane_while_the_other_finishes(
     assert bad_pane.error_label.isVisibleTo(bad_pane)
     assert "llama.cpp could not load this model" in bad_pane.error_label.text().lower()
     assert "unknown tokenizer" in bad_pane.error_label.text()
-    assert page.status.text() == "Finished; 1 of 2 variants failed."
+    assert page.status.text().startswith("Finished; 1 of 2 variants failed.")
     assert cell(page, "Q8_0", "Variant") == "Q8_0 (failed)"
     assert page.export_button.isEnabled()
 
