@@ -10,12 +10,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
 from desktop_app.core.compare.results import VariantResult
 from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_engine_failure
+from desktop_app.ui.models.row_table import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -56,12 +57,11 @@ def _num(value: float | None, fmt: str) -> str:
     return format(value, fmt)
 
 
-class CompareSummaryModel(QAbstractTableModel):
+class CompareSummaryModel(RowTableModel[VariantResult]):
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[VariantResult] = []
+        super().__init__(COLUMNS, dict(enumerate(_TIPS)), parent)
         self._reference = -1
         self._recommended: int | None = None
 
@@ -71,34 +71,15 @@ class CompareSummaryModel(QAbstractTableModel):
         reference: int,
         recommended: int | None = None,
     ) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
         self._reference = reference
         self._recommended = recommended
-        self.endResetModel()
+        self._reset_rows(rows)
 
     def clear(self) -> None:
         self.set_results([], -1)
 
     def result_at(self, row: int) -> VariantResult:
-        return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _TIPS[section]
-        return None
+        return self.row_at(row)
 
     def _values(self, v: VariantResult) -> tuple[Any, ...]:
         s = v.summary
@@ -141,9 +122,10 @@ class CompareSummaryModel(QAbstractTableModel):
         return _num(value, ".1f")
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        v = self.row_for(index)
+        if v is None:
             return None
-        v, col = self._rows[index.row()], index.column()
+        col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(v, col)
         if role == self.SORT_ROLE:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
 from desktop_app.core.compare.results import RunPlan, VariantInfo
 from desktop_app.core.fit import Verdict
 from desktop_app.formatting import human_bytes
+from desktop_app.ui.models.row_table import RowTableModel
 from desktop_app.ui.theme import verdict_color, verdict_text
 
 Index = QModelIndex | QPersistentModelIndex
@@ -24,96 +25,70 @@ COLUMNS = ("File", "Quant", "Size", "Memory", "Fit")
 MAX_VARIANTS = 4
 
 
-class CompareVariantsModel(QAbstractTableModel):
+class _Pick(NamedTuple):
+    path: str
+    info: VariantInfo | None  # None until a plan for exactly these paths arrives
+
+
+class CompareVariantsModel(RowTableModel[_Pick]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._paths: list[str] = []
-        self._infos: list[VariantInfo | None] = []
+        super().__init__(COLUMNS, parent=parent)
         self._reference = -1
 
     # --- editing ----------------------------------------------------------------------------
 
     @property
     def paths(self) -> list[str]:
-        return list(self._paths)
+        return [pick.path for pick in self._rows]
 
     def set_paths(self, paths: Sequence[str]) -> None:
         """Replace the list (duplicates dropped, at most MAX_VARIANTS kept)."""
         unique = list(dict.fromkeys(paths))[:MAX_VARIANTS]
-        self.beginResetModel()
-        self._paths = unique
-        self._infos = [None] * len(unique)
         self._reference = -1
-        self.endResetModel()
+        self._reset_rows(_Pick(path, None) for path in unique)
 
     def add_path(self, path: str) -> bool:
-        if path in self._paths or len(self._paths) >= MAX_VARIANTS:
+        if path in self.paths or len(self._rows) >= MAX_VARIANTS:
             return False
-        row = len(self._paths)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._paths.append(path)
-        self._infos.append(None)
-        self.endInsertRows()
+        self._append_rows([_Pick(path, None)])
         return True
 
     def remove_row(self, row: int) -> None:
-        if not 0 <= row < len(self._paths):
+        if not 0 <= row < len(self._rows):
             return
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self._paths[row]
-        del self._infos[row]
         if self._reference == row:
             self._reference = -1
         elif self._reference > row:
             self._reference -= 1
-        self.endRemoveRows()
+        self._remove_rows(row, row)
 
     def set_plan(self, plan: RunPlan | None) -> None:
         """Facts from a plan for exactly these paths (a stale plan is ignored)."""
         if plan is None:
-            self._infos = [None] * len(self._paths)
+            self._rows = [_Pick(pick.path, None) for pick in self._rows]
             self._reference = -1
-        elif [v.path for v in plan.variants] == self._paths:
-            self._infos = list(plan.variants)
+        elif [v.path for v in plan.variants] == self.paths:
+            self._rows = [_Pick(v.path, v) for v in plan.variants]
             self._reference = plan.reference
         else:
             return
-        if self._paths:
-            self.dataChanged.emit(
-                self.index(0, 0), self.index(len(self._paths) - 1, len(COLUMNS) - 1)
-            )
+        self._rows_changed()
 
     @property
     def reference(self) -> int:
         return self._reference
 
     def info_at(self, row: int) -> VariantInfo | None:
-        return self._infos[row]
+        return self._rows[row].info
 
     # --- Qt ---------------------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._paths)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(COLUMNS)
-        ):
-            return COLUMNS[section]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._paths):
+        pick = self.row_for(index)
+        if pick is None:
             return None
         row, col = index.row(), index.column()
-        path, info = self._paths[row], self._infos[row]
+        path, info = pick
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return Path(path).name

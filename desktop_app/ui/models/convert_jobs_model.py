@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.formatting import human_bytes
+from desktop_app.ui.models.row_table import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -93,29 +94,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-class ConvertJobsModel(QAbstractTableModel):
+class ConvertJobsModel(RowTableModel[JobRow]):
+    # Rows are records edited in place (``update``, ``tick``), each edit followed by its
+    # ranged dataChanged.
+
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[JobRow] = []
+        super().__init__(_HEADERS, parent=parent)
 
     # --- changes (GUI thread) ----------------------------------------------------------------
 
     def add_batch(self, rows: Sequence[JobRow]) -> None:
-        if not rows:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-        self._rows.extend(rows)
-        self.endInsertRows()
+        self._append_rows(rows)
 
     def rows_of(self, batch: int) -> list[JobRow]:
         return [r for r in self._rows if r.batch == batch]
 
     def row(self, batch: int, stage: int) -> JobRow | None:
         return next((r for r in self._rows if r.batch == batch and r.stage == stage), None)
-
-    def row_at(self, row: int) -> JobRow:
-        return self._rows[row]
 
     def update(self, row: JobRow, **changes: Any) -> None:
         """Change fields of ``row`` (one of this model's) and repaint it."""
@@ -124,7 +119,7 @@ class ConvertJobsModel(QAbstractTableModel):
         if changes.get("state") == JobState.RUNNING and row.started is None:
             row.started = time.monotonic()
         i = self._rows.index(row)
-        self.dataChanged.emit(self.index(i, 0), self.index(i, len(Column) - 1))
+        self._rows_changed(i, i)
 
     def finish_open_rows(self, batch: int, state: JobState, detail: str = "") -> None:
         """Rows of ``batch`` still queued or running end as ``state`` (cancel, failed checks)."""
@@ -142,27 +137,11 @@ class ConvertJobsModel(QAbstractTableModel):
 
     # --- Qt model API ------------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(Column)
-        ):
-            return _HEADERS[section]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row, col = self._rows[index.row()], Column(index.column())
+        col = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, col)
         if role == Qt.ItemDataRole.ToolTipRole:

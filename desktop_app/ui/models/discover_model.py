@@ -15,18 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from desktop_app.core.hub.catalog import CatalogEntry
 from desktop_app.core.hub.client import ModelSummary
 from desktop_app.core.hub.names import escape_for_display
 from desktop_app.formatting import human_count
+from desktop_app.ui.models.row_table import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -116,44 +111,18 @@ class DiscoverRole(enum.IntEnum):
     ORIGIN = enum.auto()
 
 
-class DiscoverModel(QAbstractTableModel):
+class DiscoverModel(RowTableModel[DiscoverRow]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[DiscoverRow] = []
+        super().__init__([HEADERS[c] for c in Column], _HEADER_TIPS, parent)
 
     def set_rows(self, rows: Sequence[DiscoverRow]) -> None:
-        # A new search replaces the whole list: a reset is the honest signal.
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def rows(self) -> tuple[DiscoverRow, ...]:
-        return tuple(self._rows)
-
-    def row_at(self, row: int) -> DiscoverRow:
-        return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _HEADER_TIPS.get(Column(section))
-        return None
+        # A new search replaces the whole list.
+        self._reset_rows(rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row = self._rows[index.row()]
         col = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return display_text(row, col)

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from desktop_app.formatting import human_bytes
 from desktop_app.ui.models.library_model import LibraryRole
+from desktop_app.ui.models.row_table import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -21,44 +22,18 @@ class DiskUse:
     size: int
 
 
-class DiskUseModel(QAbstractTableModel):
+class DiskUseModel(RowTableModel[DiskUse]):
     def __init__(self, first_column: str, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._headers = (first_column, "Files", "Size")
-        self._rows: list[DiskUse] = []
+        super().__init__((first_column, "Files", "Size"), parent=parent)
 
     def set_rows(self, rows: Sequence[DiskUse]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(rows, key=lambda r: (-r.size, r.label.casefold()))
-        self.endResetModel()
-
-    def rows(self) -> tuple[DiskUse, ...]:
-        return tuple(self._rows)
-
-    def row_at(self, row: int) -> DiskUse:
-        return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else 3
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < 3
-        ):
-            return self._headers[section]
-        return None
+        self._reset_rows(sorted(rows, key=lambda r: (-r.size, r.label.casefold())))
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row, col = self._rows[index.row()], index.column()
+        col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return (row.label, f"{row.files:,}", human_bytes(row.size))[col]
         if role == LibraryRole.SORT:

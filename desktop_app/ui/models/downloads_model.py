@@ -11,12 +11,13 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core.hub.downloads import DownloadState, DownloadStatus
 from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_error
+from desktop_app.ui.models.row_table import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -110,10 +111,9 @@ def message_text(status: DownloadStatus, paused_offline: bool = False) -> str:
     return ""
 
 
-class DownloadsModel(QAbstractTableModel):
+class DownloadsModel(RowTableModel[DownloadStatus]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[DownloadStatus] = []
+        super().__init__([HEADERS[c] for c in Column], parent=parent)
         self._row_of: dict[int, int] = {}
         self._paused_offline: frozenset[int] = frozenset()
 
@@ -122,22 +122,18 @@ class DownloadsModel(QAbstractTableModel):
     def update_status(self, status: DownloadStatus) -> None:
         row = self._row_of.get(status.task_id)
         if row is None:
-            row = len(self._rows)
-            self.beginInsertRows(QModelIndex(), row, row)
-            self._rows.append(status)
-            self._row_of[status.task_id] = row
-            self.endInsertRows()
+            # Known before the insert signals fire, so their slots can look the task up.
+            self._row_of[status.task_id] = len(self._rows)
+            self._append_rows([status])
             return
         self._rows[row] = status
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(Column) - 1))
+        self._rows_changed(row, row)
 
     def remove_task(self, task_id: int) -> None:
         row = self._row_of.get(task_id)
         if row is None:
             return
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self._rows[row]
-        self.endRemoveRows()
+        self._remove_rows(row, row)
         self._row_of = {s.task_id: i for i, s in enumerate(self._rows)}
 
     def set_paused_offline(self, task_ids: frozenset[int]) -> None:
@@ -150,10 +146,10 @@ class DownloadsModel(QAbstractTableModel):
     # --- access ----------------------------------------------------------------------------
 
     def statuses(self) -> tuple[DownloadStatus, ...]:
-        return tuple(self._rows)
+        return self.rows()
 
     def status_at(self, row: int) -> DownloadStatus:
-        return self._rows[row]
+        return self.row_at(row)
 
     def status_of(self, task_id: int) -> DownloadStatus | None:
         row = self._row_of.get(task_id)
@@ -164,25 +160,10 @@ class DownloadsModel(QAbstractTableModel):
 
     # --- Qt API ----------------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        s = self.row_for(index)
+        if s is None:
             return None
-        s = self._rows[index.row()]
         col = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(s, col)

@@ -13,13 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QApplication, QStyle
 
@@ -28,6 +22,7 @@ from desktop_app.core.library.entries import ModelEntry, SourceKind
 from desktop_app.core.quant_types import file_type_by_label
 from desktop_app.formatting import human_bytes, human_count
 from desktop_app.messages import describe_broken_reason
+from desktop_app.ui.models.row_table import RowTableModel
 from desktop_app.ui.theme import verdict_color, verdict_text
 
 Index = QModelIndex | QPersistentModelIndex
@@ -110,10 +105,9 @@ _HEADER_TIPS = {
     Column.FIT: f"Whether the model fits in the memory free now, at {FIT_CONTEXT:,} tokens",
 }
 _NUMERIC = {Column.SIZE, Column.PARAMS, Column.CONTEXT}
-# Qt asks for the column count and each cell's data thousands of times per paint or sort, and
-# len(Column) / Column(i) are Python-level Enum calls (several microseconds each on a busy
-# machine): plain constants halve the Python time of a table repaint.
-_N_COLUMNS = len(Column)
+# Qt asks for each cell's data thousands of times per paint or sort, and Column(i) is a
+# Python-level Enum call (several microseconds on a busy machine): a plain tuple lookup halves
+# the Python time of a table repaint.
 _COLUMNS = tuple(Column)
 _VERDICT_ORDER = {Verdict.FITS: 0, Verdict.TIGHT: 1, Verdict.DOES_NOT_FIT: 2}
 
@@ -130,10 +124,9 @@ class LibraryRole(enum.IntEnum):
     FAMILY_KEY = enum.auto()  # str
 
 
-class LibraryModel(QAbstractTableModel):
+class LibraryModel(RowTableModel[LibraryRow]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[LibraryRow] = []
+        super().__init__([HEADERS[c] for c in Column], _HEADER_TIPS, parent)
         self._row_of: dict[str, int] = {}
         self._hidden: frozenset[str] = frozenset()
 
@@ -151,9 +144,7 @@ class LibraryModel(QAbstractTableModel):
         new = {r.key: r for r in rows}
         gone = [i for i, r in enumerate(self._rows) if r.key not in new]
         for first, last in reversed(_ranges(gone)):
-            self.beginRemoveRows(QModelIndex(), first, last)
-            del self._rows[first : last + 1]
-            self.endRemoveRows()
+            self._remove_rows(first, last)
         changed = []
         for i, old in enumerate(self._rows):
             fresh = new.pop(old.key)
@@ -161,13 +152,9 @@ class LibraryModel(QAbstractTableModel):
                 self._rows[i] = fresh
                 changed.append(i)
         for first, last in _ranges(changed):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(Column) - 1))
+            self._rows_changed(first, last)
         added = list(new.values())[:max_new] if max_new is not None else list(new.values())
-        if added:
-            start = len(self._rows)
-            self.beginInsertRows(QModelIndex(), start, start + len(added) - 1)
-            self._rows.extend(added)
-            self.endInsertRows()
+        self._append_rows(added)
         self._row_of = {r.key: i for i, r in enumerate(self._rows)}
         return len(new) - len(added)
 
@@ -175,25 +162,14 @@ class LibraryModel(QAbstractTableModel):
         row = self._row_of.get(key)
         if row is None:
             return
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self._rows[row]
-        self.endRemoveRows()
+        self._remove_rows(row, row)
         self._row_of = {r.key: i for i, r in enumerate(self._rows)}
 
     def set_hidden(self, hidden: Iterable[str]) -> None:
         self._hidden = frozenset(hidden)
-        if self._rows:
-            self.dataChanged.emit(
-                self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1)
-            )
+        self._rows_changed()
 
     # --- access ----------------------------------------------------------------------------
-
-    def rows(self) -> tuple[LibraryRow, ...]:
-        return tuple(self._rows)
-
-    def row_at(self, row: int) -> LibraryRow:
-        return self._rows[row]
 
     def row_for_key(self, key: str) -> LibraryRow | None:
         row = self._row_of.get(key)
@@ -208,27 +184,10 @@ class LibraryModel(QAbstractTableModel):
 
     # --- Qt API ----------------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else _N_COLUMNS
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _HEADER_TIPS.get(Column(section))
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row = self._rows[index.row()]
         col = _COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return display_text(row, col)

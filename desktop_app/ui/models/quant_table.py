@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core.fit import Verdict
 from desktop_app.core.quant_types import FileType
 from desktop_app.formatting import human_bytes
+from desktop_app.ui.models.row_table import RowTableModel
 from desktop_app.ui.theme import verdict_color, verdict_text
 
 Index = QModelIndex | QPersistentModelIndex
@@ -26,49 +27,23 @@ class QuantRow:
     is_current: bool = False
 
 
-class QuantTableModel(QAbstractTableModel):
+class QuantTableModel(RowTableModel[QuantRow]):
     """Rows: file types, best quality first. Columns below."""
 
     COLUMNS = ("Type", "Bits/weight", "Family", "Memory", "Fit", "What it means")
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[QuantRow] = []
+        super().__init__(self.COLUMNS, parent=parent)
 
     def set_rows(self, rows: Sequence[QuantRow]) -> None:
-        if len(rows) == len(self._rows) and all(
-            a.file_type == b.file_type for a, b in zip(rows, self._rows, strict=True)
-        ):
-            # Same types, new prices: update in place so selection and scroll survive.
-            self._rows = list(rows)
-            if rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, 5))
-            return
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def row_at(self, row: int) -> QuantRow:
-        return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+        # Same types, new prices: update in place so selection and scroll survive.
+        self._replace_rows(rows, lambda r: r.file_type)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row = self._rows[index.row()]
         ft, col = row.file_type, index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:

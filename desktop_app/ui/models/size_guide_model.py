@@ -4,48 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core.size_guide import GUIDE_QUANTS, GuideCell, ReferenceModel
 from desktop_app.formatting import human_bytes, human_count
+from desktop_app.ui.models.row_table import RowTableModel
 from desktop_app.ui.theme import verdict_color, verdict_text
 
 Index = QModelIndex | QPersistentModelIndex
 
 
-class SizeGuideModel(QAbstractTableModel):
+class SizeGuideModel(RowTableModel[tuple[ReferenceModel, list[GuideCell]]]):
+    # Columns are quantizations, rows are models: the vertical header names the model.
+
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[tuple[ReferenceModel, list[GuideCell]]] = []
+        super().__init__(GUIDE_QUANTS, parent=parent)
 
     def set_rows(self, rows: list[tuple[ReferenceModel, list[GuideCell]]]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(GUIDE_QUANTS)
+        self._reset_rows(rows)
 
     def headerData(  # noqa: N802 - Qt API
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal:
-            return GUIDE_QUANTS[section]
-        if 0 <= section < len(self._rows):
+        if orientation == Qt.Orientation.Vertical:
+            if role != Qt.ItemDataRole.DisplayRole or not 0 <= section < len(self._rows):
+                return None
             model = self._rows[section][0]
             return f"{model.name} ({human_count(model.parameters)})"
-        return None
+        return super().headerData(section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        found = self.row_for(index)
+        if found is None:
             return None
-        model, cells = self._rows[index.row()]
+        model, cells = found
         cell = cells[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return human_bytes(cell.total)

@@ -18,12 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 
 from desktop_app.core.fit import Verdict
 from desktop_app.core.quant_types import FileType
 from desktop_app.formatting import human_bytes
+from desktop_app.ui.models.row_table import RowTableModel
 from desktop_app.ui.theme import verdict_color, verdict_text
 
 Index = QModelIndex | QPersistentModelIndex
@@ -51,6 +52,9 @@ _HEADERS = {
     Column.FIT: "Fit",
     Column.NOTE: "Quality",
 }
+_HEADER_TIPS = {
+    Column.FIT: "Whether the model at this type fits the memory free now, at this context",
+}
 LABEL_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 
 
@@ -62,11 +66,11 @@ class _Row:
     verdict: Verdict | None = None
 
 
-class TargetTypesModel(QAbstractTableModel):
+class TargetTypesModel(RowTableModel[_Row]):
     checked_changed = Signal()
 
     def __init__(self, file_types: Iterable[FileType], parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__([_HEADERS[c] for c in Column], _HEADER_TIPS, parent)
         self._rows = [_Row(ft) for ft in file_types]
         self._has_imatrix = False
         self._source_quantized = False
@@ -142,24 +146,17 @@ class TargetTypesModel(QAbstractTableModel):
 
     # --- Qt model API ------------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(Column)
-
     def headerData(  # noqa: N802 - Qt API
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            if section == Column.FIT and self._fit_context:
-                return f"Fit at {self._fit_context:,}"
-            return _HEADERS[Column(section)]
-        if role == Qt.ItemDataRole.ToolTipRole and section == Column.FIT:
-            return "Whether the model at this type fits the memory free now, at this context"
-        return None
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and section == Column.FIT
+            and self._fit_context
+        ):
+            return f"Fit at {self._fit_context:,}"
+        return super().headerData(section, orientation, role)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
@@ -172,9 +169,10 @@ class TargetTypesModel(QAbstractTableModel):
         return flags
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row, col = self._rows[index.row()], Column(index.column())
+        col = Column(index.column())
         ft = row.file_type
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, col)
@@ -224,8 +222,6 @@ class TargetTypesModel(QAbstractTableModel):
         return True
 
     def _changed_all(self, emit_checked: bool = True) -> None:
-        if self._rows:
-            last = self.index(len(self._rows) - 1, len(Column) - 1)
-            self.dataChanged.emit(self.index(0, 0), last)
+        self._rows_changed()
         if emit_checked:
             self.checked_changed.emit()

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
 from desktop_app.core.hub.names import escape_for_display
 from desktop_app.core.hub.remote_fit import VariantFit
 from desktop_app.formatting import human_bytes
+from desktop_app.ui.models.row_table import RowTableModel
 from desktop_app.ui.theme import verdict_color, verdict_text
 
 Index = QModelIndex | QPersistentModelIndex
@@ -66,67 +67,31 @@ class VariantRole(enum.IntEnum):
     BUTTON_ENABLED = enum.auto()  # bool, for the Download column
 
 
-class VariantModel(QAbstractTableModel):
+class VariantModel(RowTableModel[VariantRow]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[VariantRow] = []
+        super().__init__([HEADERS[c] for c in Column], _HEADER_TIPS, parent)
         self._download_block: str | None = None  # why Download is unavailable (offline)
         self._queued: frozenset[str] = frozenset()  # variant keys already in Downloads
 
     def set_rows(self, rows: Sequence[VariantRow]) -> None:
-        if [r.key for r in rows] == [r.key for r in self._rows]:
-            # Same variants, new prices (context changed, header facts arrived): in place.
-            self._rows = list(rows)
-            self._changed_all()
-            return
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+        # Same variants, new prices (context changed, header facts arrived): in place.
+        self._replace_rows(rows, lambda r: r.key)
 
     def set_download_block(self, reason: str | None) -> None:
         self._download_block = reason
-        self._changed_all()
+        self._rows_changed()
 
     def set_queued(self, keys: frozenset[str]) -> None:
         self._queued = keys
-        self._changed_all()
-
-    def rows(self) -> tuple[VariantRow, ...]:
-        return tuple(self._rows)
-
-    def row_at(self, row: int) -> VariantRow:
-        return self._rows[row]
+        self._rows_changed()
 
     def row_of(self, key: str) -> int:
         return next((i for i, r in enumerate(self._rows) if r.key == key), -1)
 
-    def _changed_all(self) -> None:
-        if self._rows:
-            self.dataChanged.emit(
-                self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1)
-            )
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008,N802 - Qt API
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(  # noqa: N802 - Qt API
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _HEADER_TIPS.get(Column(section))
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row = self.row_for(index)
+        if row is None:
             return None
-        row = self._rows[index.row()]
         col = Column(index.column())
         verdict = row.fit.verdict
         if role == Qt.ItemDataRole.DisplayRole:

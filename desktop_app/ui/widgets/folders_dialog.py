@@ -95,13 +95,13 @@ class FoldersDialog(QDialog):
 
     def selected_path(self) -> str | None:
         rows = self.view.selectionModel().selectedRows()
-        folder = self.model.row_at(rows[0].row()) if rows else None
+        folder = self.model.row_for(rows[0]) if rows else None
         return folder.path if folder is not None else None
 
     @Slot()
     def _update_buttons(self) -> None:
         rows = self.view.selectionModel().selectedRows()
-        folder = self.model.row_at(rows[0].row()) if rows else None
+        folder = self.model.row_for(rows[0]) if rows else None
         self.remove_button.setEnabled(folder is not None and folder.removable)
         self.remove_button.setToolTip(
             "" if folder is None else str(self.model.data(rows[0], Qt.ItemDataRole.ToolTipRole))
