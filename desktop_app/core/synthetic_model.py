@@ -74,6 +74,10 @@ SHAPES: dict[str, ModelShape] = {
     "realistic": ModelShape(
         n_embd=1024, n_layer=24, n_head=16, n_head_kv=4, n_ff=5120, n_vocab=32000
     ),
+    # The 1.1B TinyLlama shape, performance.md's second benchmark model (2.2 GB at F16).
+    "tinyllama": ModelShape(
+        n_embd=2048, n_layer=22, n_head=32, n_head_kv=4, n_ff=5632, n_vocab=32000
+    ),
 }
 
 FLOAT_TYPES = {"F32": gguf.GGMLQuantizationType.F32, "F16": gguf.GGMLQuantizationType.F16}
