@@ -140,13 +140,13 @@ class ChatSession(QObject):
         self._ids = ids
 
         def load(store: ChatStore) -> tuple[Conversation, list[Message]]:
-            msgs = store.messages(conversation_id)
-            ids.entries = [_Entry(m.role, m.content, m.id) for m in msgs]
-            return store.get_conversation(conversation_id), msgs
+            return store.get_conversation(conversation_id), store.messages(conversation_id)
 
         def show(result: tuple[Conversation, list[Message]] | None) -> None:
             if result is None or self._ids is not ids:
                 return
+            # Set here, on the GUI thread, together: history and conversation never disagree.
+            ids.entries = [_Entry(m.role, m.content, m.id) for m in result[1]]
             self.conversation = result[0]
             self.conversation_loaded.emit(result[1])
 
