@@ -153,6 +153,10 @@ def test_text_mode_scores_chunks_like_llama_perplexity(tiny_models: dict[str, Pa
     q2 = result.variants[1].summary
     assert q2 is not None and q2.n_tokens == 3 * (128 - 1 - 64)
     assert q2.kld_mean is not None and q2.kld_mean > 0 and q2.ppl > 1
+    # Every scored token has its text, for the heat strips' tooltips.
+    assert len(result.scored_texts) == len(result.scored_tokens) == q2.n_tokens
+    pieces = "".join(result.scored_texts)
+    assert "river" in pieces and "mill" in pieces
 
 
 def test_spec_errors() -> None:

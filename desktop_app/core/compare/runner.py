@@ -54,6 +54,7 @@ from desktop_app.core.engine.protocol import (
     LoadSettings,
     Scored,
     ScoreProgress,
+    Text,
     Token,
     Tokens,
 )
@@ -205,6 +206,15 @@ class _Pane:
         bos = with_bos.tokens[0] if adds_bos else None
         return perplexity_chunks(with_bos.tokens, spec.n_ctx, bos=bos, max_chunks=spec.max_chunks)
 
+    def token_pieces(self, sw: SyncWorker, chunks: list[Chunk]) -> dict[int, str]:
+        """The text of every distinct scored token, one detokenize each (a text of a few
+        thousand tokens holds a few hundred distinct ones)."""
+        pieces: dict[int, str] = {}
+        for token in {t for c in chunks for t in c.tokens[c.first + 1 :]}:
+            text = self.wait(sw, sw.worker.detokenize([token]), 30.0, _ignore)
+            pieces[token] = text.text if isinstance(text, Text) else ""
+        return pieces
+
     def score(self, sw: SyncWorker, board: _ReferenceBoard) -> tuple[RowBlock, float]:
         acc = RowAccumulator()
         total = sum(len(c.tokens) for c in board.chunks) or 1
@@ -270,6 +280,9 @@ class _Pane:
                 rows, tps = (None, None)
                 if board.chunks:
                     rows, tps = self.score(sw, board)
+                if self.is_reference and self.run.spec.text is not None:
+                    # After scoring, so variants never wait for it: heat strips need text.
+                    self.run.pieces = self.token_pieces(sw, board.chunks)
                 self.peak = _peak_rss(sw.worker.pid)
         except _Stop as exc:
             if self.is_reference:
@@ -340,6 +353,7 @@ class _Run:
         self.available = available
         self.scratch = scratch
         self.board = _ReferenceBoard()
+        self.pieces: dict[int, str] = {}  # text mode: each scored token's text
         self._lock = threading.Lock()
         self._pending_readers: list[int] = []
 
@@ -427,12 +441,17 @@ def run_compare(
         shutil.rmtree(scratch, ignore_errors=True)
     ref = variants[plan.reference]
     chunks = run.board.chunks
+    scored = tuple(t for c in chunks for t in c.tokens[c.first + 1 :])
+    if spec.messages is not None:
+        texts = tuple(t.text for t in ref.tokens)
+    else:
+        texts = tuple(run.pieces.get(t, "") for t in scored) if run.pieces else ()
     result = CompareResult(
         spec=spec,
         plan=plan,
         variants=tuple(variants),
-        scored_tokens=tuple(t for c in chunks for t in c.tokens[c.first + 1 :]),
-        scored_texts=tuple(t.text for t in ref.tokens) if spec.messages is not None else (),
+        scored_tokens=scored,
+        scored_texts=texts,
         cancelled=cancelled(),
     )
     if cache is not None and not result.cancelled and not any(v.failed for v in variants):
