@@ -11,6 +11,7 @@ stderr, so the GUI can show it and the CLI stays clean.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from desktop_app.core.errors import BackendUnavailableError
+from desktop_app.core.errors import BackendUnavailableError, QuantDeskError
 
 log = logging.getLogger("llama_cpp.native")
 
@@ -150,3 +151,13 @@ def cpu_features_from_system_info(info: str) -> list[str]:
         if value.strip() == "1" and name:
             features.append(name)
     return features
+
+
+@functools.cache
+def cpu_features() -> tuple[str, ...]:
+    """The CPU features this llama.cpp build dispatches on (they decide which tensors it
+    repacks, and so the memory estimate); AVX2 when llama_cpp cannot say."""
+    try:
+        return tuple(cpu_features_from_system_info(system_info()))
+    except QuantDeskError:
+        return ("AVX2",)

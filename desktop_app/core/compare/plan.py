@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import psutil
 
+from desktop_app.core import llama_backend
 from desktop_app.core.compare.results import CompareSpec, RunMode, RunPlan, VariantInfo
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.core.fit import LoadPlan, Verdict, combined_fit, estimate_fit, estimate_memory
@@ -44,13 +45,6 @@ def _rank(facts: ModelFacts) -> float:
     return facts.bits_per_weight  # unknown type: more bits, more precision
 
 
-def _cpu_features() -> tuple[str, ...]:
-    # The same features the engine client uses for its own fit check.
-    from desktop_app.core.engine.client import _cpu_features as engine_features
-
-    return engine_features()
-
-
 def reference_index(facts: list[ModelFacts]) -> int:
     """The highest-precision variant: best file-type rank, then more bits per weight."""
     return max(range(len(facts)), key=lambda i: (_rank(facts[i]), facts[i].bits_per_weight))
@@ -75,7 +69,7 @@ def plan_run(spec: CompareSpec, *, available: int | None = None) -> RunPlan:
     facts = [read_model_facts(p) for p in spec.variants]
     if available is None:
         available = int(psutil.virtual_memory().available)
-    features = _cpu_features()
+    features = llama_backend.cpu_features()  # the same features the engine's fit check uses
     load_plan = LoadPlan(n_ctx=spec.n_ctx)
     estimates = [estimate_memory(f, load_plan, features) for f in facts]
     infos = tuple(

@@ -43,7 +43,12 @@ from desktop_app.core.compare.results import (
     VariantResult,
 )
 from desktop_app.core.engine.client import SyncWorker
-from desktop_app.core.engine.errors import DoesNotFitError, EngineError, WorkerStoppedError
+from desktop_app.core.engine.errors import (
+    DoesNotFitError,
+    EngineError,
+    EngineTimeoutError,
+    WorkerStoppedError,
+)
 from desktop_app.core.engine.protocol import (
     Done,
     ErrorCode,
@@ -59,6 +64,7 @@ from desktop_app.core.engine.protocol import (
     Tokens,
 )
 from desktop_app.core.quality.chunks import Chunk, continuation_chunk, perplexity_chunks
+from desktop_app.core.quality.reference_rows import remove_rows
 from desktop_app.core.quality.row_metrics import RowAccumulator, RowBlock
 from desktop_app.core.quality.summary import reference_summary, summarize
 
@@ -134,9 +140,7 @@ class _Pane:
                 raise _Stop(ErrorCode.GENERATION_FAILED.value, "no answer from the worker")
             try:
                 backlog = sw.wait(rid, timeout=min(_WAIT_SLICE, remaining), on_event=on)
-            except Exception as exc:  # EngineTimeoutError: a slice passed without the end
-                if type(exc).__name__ != "EngineTimeoutError":
-                    raise
+            except EngineTimeoutError:  # a slice passed without the end: check cancel again
                 continue
             last = backlog[-1]
             if isinstance(last, Failed):
@@ -382,8 +386,6 @@ class _Run:
             self._pending_readers[k] -= 1
             last = self._pending_readers[k] <= 0
         if last:
-            from desktop_app.core.quality.reference_rows import remove_rows
-
             remove_rows(self.board.paths[k])
 
     def execute(self) -> list[VariantResult]:

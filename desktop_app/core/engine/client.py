@@ -15,7 +15,6 @@ OOM killer), the reader emits ``Failed(WORKER_CRASHED)`` for every request still
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import multiprocessing
@@ -60,15 +59,6 @@ log = logging.getLogger(__name__)
 worker_log = logging.getLogger("desktop_app.engine.worker")
 
 
-@functools.cache
-def _cpu_features() -> tuple[str, ...]:
-    """The features llama.cpp dispatches on (they decide which tensors it repacks)."""
-    try:
-        return tuple(llama_backend.cpu_features_from_system_info(llama_backend.system_info()))
-    except QuantDeskError:
-        return ("AVX2",)
-
-
 def check_fit(
     settings: LoadSettings,
     *,
@@ -91,7 +81,7 @@ def check_fit(
     )
     if available is None:
         available = int(psutil.virtual_memory().available)
-    features = _cpu_features() if cpu_features is None else tuple(cpu_features)
+    features = llama_backend.cpu_features() if cpu_features is None else tuple(cpu_features)
     try:
         return estimate_fit(facts, plan, available, cpu_features=features)
     except ValueError:  # a bad setting (kv_type): the worker answers BAD_REQUEST

@@ -27,7 +27,7 @@ from desktop_app.core.chat_template import FALLBACK, ChatFormatter
 from desktop_app.core.engine.errors import EngineError
 from desktop_app.core.engine.native import engine_llama_class
 from desktop_app.core.engine.protocol import ChatMessage, ErrorCode, LoadSettings, ModelInfo
-from desktop_app.core.errors import FileAccessError, QuantDeskError
+from desktop_app.core.errors import FileAccessError
 from desktop_app.core.fit import LoadPlan, estimate_memory
 from desktop_app.core.gguf_file import GGUFError, read_gguf_header
 from desktop_app.core.hardware import default_threads
@@ -58,13 +58,6 @@ def resolve_threads(settings: LoadSettings) -> tuple[int, int]:
     n_threads = settings.n_threads or default_threads()
     n_threads_batch = settings.n_threads_batch or int(physical)
     return max(1, n_threads), max(1, n_threads_batch)
-
-
-def _cpu_features() -> list[str]:
-    try:
-        return llama_backend.cpu_features_from_system_info(llama_backend.system_info())
-    except QuantDeskError:
-        return ["AVX2"]
 
 
 def _token_text(lc: Any, vocab: Any, token: int) -> str:
@@ -102,7 +95,7 @@ def load_model(
         n_ubatch=settings.n_ubatch,
         use_mmap=settings.use_mmap,
     )
-    use_mmap = estimate_memory(facts, plan, _cpu_features()).use_mmap
+    use_mmap = estimate_memory(facts, plan, llama_backend.cpu_features()).use_mmap
     n_threads, n_threads_batch = resolve_threads(settings)
 
     lc = llama_backend.llama()  # before Llama(): sets OMP_WAIT_POLICY and routes the log
