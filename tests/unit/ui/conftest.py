@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hub_pages import populate, write_payload
 
 from desktop_app.core.paths import AppPaths
 from desktop_app.ui.services import Services
 from desktop_app.ui.tasks import Pools
+from hub_server import HubServer
 
 
 @pytest.fixture
@@ -23,3 +25,19 @@ def services(qapp: object) -> Iterator[Services]:
         widget.close()
     # Then every background task must finish promptly (napari-style dangling-work check).
     assert pools.shutdown(10_000), "background work still running after the test"
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return write_payload(tmp_path_factory.mktemp("hub-payload"))
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> Iterator[HubServer]:
+    """The loopback hub with the demo repos, and huggingface_hub pointed at it."""
+    server = HubServer().start()
+    populate(server, payload)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield server
+    server.stop()

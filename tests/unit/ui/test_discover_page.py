@@ -13,9 +13,7 @@ from hub_pages import (
     REPO,
     TIMEOUT,
     click_cell,
-    populate,
     use_fast_downloads,
-    write_payload,
 )
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPlainTextEdit
@@ -31,21 +29,6 @@ from desktop_app.ui.pages.discover_page import DiscoverPage
 from desktop_app.ui.pages.downloads_page import DownloadsPage
 from desktop_app.ui.services import Services
 from hub_server import HubServer
-
-
-@pytest.fixture(scope="module")
-def payload(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return write_payload(tmp_path_factory.mktemp("discover"))
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> Iterator[HubServer]:
-    server = HubServer().start()
-    populate(server, payload)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

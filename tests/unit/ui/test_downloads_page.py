@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_pages import REAL_FILE, REPO, TIMEOUT, populate, use_fast_downloads, write_payload
+from hub_pages import REAL_FILE, REPO, TIMEOUT, use_fast_downloads
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from pytestqt.qtbot import QtBot
@@ -26,21 +26,6 @@ from desktop_app.ui.widgets.download_status import DownloadStatusLabel
 from hub_server import HubServer
 
 OTHER_REPO, OTHER_FILE = "org/Small-GGUF", "small-Q8_0.gguf"
-
-
-@pytest.fixture(scope="module")
-def payload(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return write_payload(tmp_path_factory.mktemp("downloads"))
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> Iterator[HubServer]:
-    server = HubServer().start()
-    populate(server, payload)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
