@@ -6,9 +6,9 @@
    its own process. Prompt speed = prompt tokens / time to first token; generation speed =
    tokens after the first / time from the first to the last (like llama-bench). Targets:
    generation >= 0.97x, prompt >= 0.95x. A control compares two identical direct processes.
-2. Defaults: QuantDesk's load settings (physical cores - 1 for generation, all physical cores
-   for prompts, flash attention) vs ``Llama(path)``'s (half the logical cores, flash attention
-   off), plus QuantDesk's settings with one generation thread.
+2. Defaults: QuantDesk's load settings (every physical core to start with, as the tuner begins,
+   and flash attention) vs ``Llama(path)``'s (half the logical cores, flash attention off), plus
+   QuantDesk's settings with one generation thread.
 
 Every side runs in a fresh process with one model. Samples alternate A B A B (who goes first
 rotates every round) and the headline is the median of the per-round ratios, which cancels slow
@@ -38,7 +38,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.pop("OMP_WAIT_POLICY", None)  # the app leaves OpenMP's default wait policy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from desktop_app.core import llama_backend  # noqa: E402
@@ -154,9 +154,10 @@ class WorkerSide:
     """QuantDesk's engine, timed in this process when each Token event arrives (as the app
     would see it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, **settings: Any) -> None:
         self._sw = SyncWorker(name="bench-worker")
-        loaded = self._sw.result(self._sw.worker.load(LoadSettings(str(path), n_ctx=N_CTX)), 600)
+        load = LoadSettings(str(path), n_ctx=N_CTX, **settings)
+        loaded = self._sw.result(self._sw.worker.load(load), 600)
         assert isinstance(loaded, Loaded), loaded
         self.info: ModelInfo = loaded.info
 
@@ -239,8 +240,14 @@ def bench_model(quant: str, path: Path, pairs: int, rounds: int) -> dict[str, An
     texter.close()
 
     print(f"{quant}: worker vs direct, {pairs} x {rounds} rounds ...", flush=True)
+    # The same fixed thread counts on both sides (the automatic tuner is measured against
+    # llama-bench in engine_vs_llama_bench.py).
+    fixed = {"n_threads": info.n_threads, "n_threads_batch": info.n_threads_batch}
     worker, direct = in_fresh_processes(
-        [lambda: WorkerSide(path), lambda: DirectProcess(path, **settings)], texts, pairs, rounds
+        [lambda: WorkerSide(path, **fixed), lambda: DirectProcess(path, **settings)],
+        texts,
+        pairs,
+        rounds,
     )
     print(f"{quant}: control, direct vs direct ...", flush=True)
     control_a, control_b = in_fresh_processes(

@@ -1,28 +1,28 @@
 """QuantDesk's default load settings against llama.cpp's own llama-bench, on this machine.
 
-Three comparisons, each interleaved (A B, B A, ... who goes first alternates every round) with
-the median of the per-round ratios as the headline, on the realistic-shape F16 and Q4_K_M files:
+llama-bench with its own defaults (-p 512 -n 128, -fa on, its default thread count, OpenMP's
+default wait policy, one repetition after its warm-up) against QuantDesk's engine through the
+worker process with ``LoadSettings(path)`` as the app loads a model (automatic threads: every
+physical core, tuned while generating by engine/thread_tuner.py). Interleaved (A B, B A, ...;
+who goes first alternates every round), the median of the per-round ratios as the headline, on
+the realistic-shape F16 and Q4_K_M files, in two conditions:
 
-1. ``defaults``: llama-bench with its own defaults (-p 512 -n 128, -fa on, its default thread
-   count, no OMP_WAIT_POLICY in its environment, one repetition after its warm-up) against
-   QuantDesk's engine through the worker process with ``LoadSettings(path)`` as the app loads a
-   model. The engine is timed in this process as Token events arrive, like the app sees them:
-   prompt speed = evaluated prompt tokens / time to the first token of a 512-token prompt;
-   generation speed = tokens after the first / time from the first to the last of 128 tokens
-   after a short prompt (llama-bench's tg128 also starts from an almost empty context).
-2. ``bench-threads``: llama-bench tg128 with QuantDesk's generation thread count
-   (hardware.default_threads()) against -t = all cores, with OMP_WAIT_POLICY=PASSIVE as the
-   engine runs, once with the machine as it is and once with one extra CPU-bound process.
-3. ``worker-threads``: the same question through the engine: ``LoadSettings`` defaults against
-   n_threads = all cores, as is and with one extra CPU-bound process.
+1. ``defaults``: the machine as it is;
+2. ``busy``: with one extra CPU-bound process for the whole comparison (another program
+   keeping a core busy), where spinning OpenMP threads on every core collapse.
 
-Every engine sample is a fresh worker (spawned, model loaded, warmed up), as every llama-bench
-run is a fresh process. The machine is shared: the background CPU use of other processes is
-sampled from /proc/stat before each comparison and reported with the load average.
+The engine is timed in this process as Token events arrive, like the app sees them: prompt
+speed = evaluated prompt tokens / time to the first token of a 512-token prompt; generation
+speed = tokens after the first / time from the first to the last of 128 tokens after a short
+prompt (llama-bench's tg128 also starts from an almost empty context). Every engine sample is a
+fresh worker (spawned, model loaded, a 4-token warm-up reply), as every llama-bench run is a
+fresh process with its warm-up; the thread count the tuner ended each reply with is reported.
+The machine is shared: the background CPU use of other processes is sampled from /proc/stat
+before each comparison and reported with the load average.
 
 Usage:
     python benchmarks/engine_vs_llama_bench.py [--quants F16,Q4_K_M] [--rounds 6]
-        [--parts defaults,bench-threads,worker-threads] [--no-write]
+        [--parts defaults,busy] [--no-write]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app's worker runs
+os.environ.pop("OMP_WAIT_POLICY", None)  # the app leaves OpenMP's default wait policy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -75,6 +75,7 @@ FILLER = (
 class Sample:
     prompt_tps: float | None  # None: not measured in this comparison
     gen_tps: float
+    threads: int = 0  # generation threads at the end of the reply (engine) or -t (llama-bench)
 
 
 # --- the machine -------------------------------------------------------------------------------
@@ -113,21 +114,17 @@ def extra_busy_core(enabled: bool) -> Iterator[None]:
 # --- llama-bench -------------------------------------------------------------------------------
 
 
-def llama_bench(
-    binary: Path, model: Path, *, threads: int | None, n_prompt: int, passive: bool
-) -> Sample:
+def llama_bench(binary: Path, model: Path, *, threads: int | None, n_prompt: int) -> Sample:
     """One llama-bench run (its warm-up, then one repetition of each test)."""
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)  # llama-bench's default: OpenMP's own wait policy
-    if passive:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
     cmd = [str(binary), "-m", str(model), "-p", str(n_prompt), "-n", str(N_GEN), "-fa", "1"]
     cmd += ["-r", "1", "-o", "json"] + (["-t", str(threads)] if threads else [])
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     rows = json.loads(out)
     pp = next((r["avg_ts"] for r in rows if r["n_prompt"] and not r["n_gen"]), None)
-    tg = next(r["avg_ts"] for r in rows if r["n_gen"] and not r["n_prompt"])
-    return Sample(pp, float(tg))
+    tg = next(r for r in rows if r["n_gen"] and not r["n_prompt"])
+    return Sample(pp, float(tg["avg_ts"]), int(tg["n_threads"]))
 
 
 def llama_bench_threads(binary: Path, model: Path) -> int:
@@ -189,7 +186,8 @@ def engine_sample(
         if len(times) < N_GEN // 2:
             raise RuntimeError(f"only {len(times)} tokens generated (end of generation)")
         gen_tps = (len(times) - 1) / (times[-1] - times[0])
-        return Sample(prompt_tps, gen_tps), (loaded.info.n_threads, loaded.info.n_threads_batch)
+        sample = Sample(prompt_tps, gen_tps, done.stats.threads)
+        return sample, (loaded.info.n_threads, loaded.info.n_threads_batch)
 
 
 # --- comparisons -------------------------------------------------------------------------------
@@ -244,6 +242,7 @@ class Comparison:
             f"{self.a_label} vs {self.b_label}",
             f"{med(self.a, 'gen_tps'):.1f} / {med(self.b, 'gen_tps'):.1f}",
             f"**{ratio(self.a, self.b, 'gen_tps'):.3f}**",
+            "/".join(str(s.threads) for s in self.a),
         ]
         if with_prompt:
             cells += [
@@ -278,67 +277,23 @@ def compare(
 def bench_model(
     quant: str, model: Path, bench: Path, parts: list[str], rounds: int, facts: dict[str, Any]
 ) -> list[Comparison]:
-    ours = facts["default_threads"]
-    cores = os.cpu_count() or 1
     texts = PromptTexts(model)
     defaults = LoadSettings(str(model))
-    all_cores = LoadSettings(str(model), n_threads=cores)
 
-    def worker(settings: LoadSettings, prompt: bool) -> Callable[[int], Sample]:
-        def sample(i: int) -> Sample:
-            result, threads = engine_sample(model, settings, texts, i, prompt=prompt)
-            facts[f"threads-{quant}-{settings.n_threads}"] = threads
-            return result
+    def worker(i: int) -> Sample:
+        result, threads = engine_sample(model, defaults, texts, i, prompt=True)
+        facts[f"threads-{quant}"] = threads
+        return result
 
-        return sample
+    def bench_run(_i: int) -> Sample:
+        return llama_bench(bench, model, threads=None, n_prompt=N_PROMPT)
 
-    def bench_run(threads: int | None, n_prompt: int, passive: bool) -> Callable[[int], Sample]:
-        return lambda _i: llama_bench(
-            bench, model, threads=threads, n_prompt=n_prompt, passive=passive
-        )
-
-    out: list[Comparison] = []
-    if "defaults" in parts:
-        labels = ("QuantDesk", "llama-bench")
-        out.append(
-            compare(
-                "defaults",
-                quant,
-                False,
-                labels,
-                worker(defaults, True),
-                bench_run(None, N_PROMPT, False),
-                rounds,
-            )
-        )
-    for busy in (False, True):
-        if "bench-threads" in parts:
-            labels = (f"-t {ours}", f"-t {cores}")
-            out.append(
-                compare(
-                    "bench-threads",
-                    quant,
-                    busy,
-                    labels,
-                    bench_run(ours, 0, True),
-                    bench_run(cores, 0, True),
-                    rounds,
-                )
-            )
-        if "worker-threads" in parts:
-            labels = (f"{ours} gen threads (default)", f"{cores} gen threads")
-            out.append(
-                compare(
-                    "worker-threads",
-                    quant,
-                    busy,
-                    labels,
-                    worker(defaults, False),
-                    worker(all_cores, False),
-                    rounds,
-                )
-            )
-    return out
+    labels = ("QuantDesk", "llama-bench")
+    return [
+        compare(part, quant, part == "busy", labels, worker, bench_run, rounds)
+        for part in ("defaults", "busy")
+        if part in parts
+    ]
 
 
 def run(args: argparse.Namespace) -> tuple[list[Comparison], dict[str, Any]]:
@@ -358,8 +313,7 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
     m = read_machine_info(ROOT)
     quants = sorted({c.quant for c in comparisons}, key=lambda q: q != "F16")
     threads = ", ".join(
-        f"{q} {facts.get(f'threads-{q}-None', ('?', '?'))[0]}/"
-        f"{facts.get(f'threads-{q}-None', ('?', '?'))[1]}"
+        f"{q} {facts.get(f'threads-{q}', ('?', '?'))[0]}/{facts.get(f'threads-{q}', ('?', '?'))[1]}"
         for q in quants
     )
     lines = [
@@ -381,43 +335,23 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
         p: [c for c in comparisons if c.part == p]
         for p in dict.fromkeys(c.part for c in comparisons)
     }
-    if by_part.get("defaults"):
-        lines += [
-            "**QuantDesk's defaults vs llama-bench's defaults.** QuantDesk: the engine through "
-            "its worker process, `LoadSettings(path)` as the app loads a model (threads "
-            f"gen/prompt: {threads}; flash attention on; n_batch = n_ubatch = 512; KV f16; "
-            "n_ctx 4096; mmap by the engine's rule), timed in the app process as tokens arrive. "
-            f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
-            f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
-            f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt.",
-            "",
-            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
-            "| prompt tok/s A / B | prompt ratio |",
-            "|---|---|---|---|---|---|---|---|---|",
-            *(c.row(True) for c in by_part["defaults"]),
-            "",
-        ]
-    if by_part.get("bench-threads"):
-        lines += [
-            "**Thread count, llama-bench** (tg128 only, OMP_WAIT_POLICY=PASSIVE as in the "
-            f"engine): QuantDesk's generation thread count (-t {facts['default_threads']}) vs "
-            "all cores. '+1 busy process': one extra CPU-bound process for the whole comparison.",
-            "",
-            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio |",
-            "|---|---|---|---|---|---|---|",
-            *(c.row(False) for c in by_part["bench-threads"]),
-            "",
-        ]
-    if by_part.get("worker-threads"):
-        lines += [
-            "**Thread count, through the engine** (fresh worker per sample, tg128 after a short "
-            "prompt; prompt threads stay at all cores in both):",
-            "",
-            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio |",
-            "|---|---|---|---|---|---|---|",
-            *(c.row(False) for c in by_part["worker-threads"]),
-            "",
-        ]
+    lines += [
+        "QuantDesk: the engine through its worker process, `LoadSettings(path)` as the app "
+        f"loads a model (threads gen/prompt at load: {threads}, generation then tuned; flash "
+        "attention on; n_batch = n_ubatch = 512; KV f16; n_ctx 4096; mmap by the engine's "
+        "rule), timed in the app process as tokens arrive. "
+        f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
+        f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
+        f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt. 'threads': the "
+        "generation thread count QuantDesk's tuner ended each round's reply with. '+1 busy "
+        "process': one extra CPU-bound process for the whole comparison.",
+        "",
+        "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
+        "| threads | prompt tok/s A / B | prompt ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *(c.row(True) for part in ("defaults", "busy") for c in by_part.get(part, [])),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -425,7 +359,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quants", default="F16,Q4_K_M")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--parts", default="defaults,bench-threads,worker-threads")
+    parser.add_argument("--parts", default="defaults,busy")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()

@@ -128,5 +128,6 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
         if log_handler is not None:
             log_handler.close()
         services.downloads.close()  # running downloads pause; their partials resume next time
+        services.quantize_launcher.close()
         if not services.pools.shutdown():
             log.warning("background work still running at exit")

@@ -227,6 +227,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "file": info.path,
         "threads": info.n_threads,
         "threads_batch": info.n_threads_batch,
+        "threads_auto": info.threads_auto,
+        "gen_threads": s.threads,  # at the end of the run (the tuner's choice when auto)
         "n_ctx": info.n_ctx,
         "prompt_tokens": s.prompt_tokens,
         "gen_tokens": s.generated_tokens,
@@ -239,7 +241,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    print(f"{info.path}: {info.n_threads} threads ({info.n_threads_batch} for prompts)")
+    if info.threads_auto:
+        print(f"{info.path}: threads auto, generated with {s.threads} at the end")
+    else:
+        print(f"{info.path}: {info.n_threads} threads ({info.n_threads_batch} for prompts)")
     print(f"Prompt      {s.prompt_tokens:>5} tokens  {s.prompt_tps:8.1f} tokens/s")
     print(f"Generation  {s.generated_tokens:>5} tokens  {s.gen_tps:8.1f} tokens/s")
     print(f"First token {s.ttft_s * 1000:8.0f} ms")

@@ -233,6 +233,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         LadderProgress,
         LadderStepFinished,
     )
+    from desktop_app.core.quantize_launcher import QuantizeLauncher
 
     labels = (
         [x.strip() for x in args.types.split(",") if x.strip()] if args.types else DEFAULT_LADDER
@@ -265,6 +266,8 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         elif isinstance(event, LadderFinished):
             finished.set()
 
+    # Each step's end starts the next step's worker, a little ahead of it.
+    launcher = QuantizeLauncher()
     job = LadderJob(
         source,
         output_dir,
@@ -272,14 +275,18 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         threads=args.threads or 0,
         imatrix=args.imatrix,
         on_event=on_event,
+        launcher=launcher,
     )
     try:
-        targets = job.start()
-    except QuantDeskError as exc:
-        return _fail(exc)
-    _print_plan(targets, progress, job.from_folder)
-    _run_until_done(finished.wait, job.cancel)
-    result = job.wait()
+        try:
+            targets = job.start()
+        except QuantDeskError as exc:
+            return _fail(exc)
+        _print_plan(targets, progress, job.from_folder)
+        _run_until_done(finished.wait, job.cancel)
+        result = job.wait()
+    finally:
+        launcher.close()
     progress.end()
     for output in result.outputs:
         print(output.destination)

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite runs many small models beside each other and other jobs on a shared machine:
+# sleeping OpenMP threads keep that from collapsing (the app itself keeps the default policy).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="quantdesk-tests-"))
 for _var, _sub in (

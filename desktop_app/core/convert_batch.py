@@ -37,6 +37,7 @@ from desktop_app.core.ladder import (
 )
 from desktop_app.core.quantize_errors import NotEnoughDiskError, QuantizeCancelledError
 from desktop_app.core.quantize_job import QuantizeJob, QuantizeProgress, QuantizeResult
+from desktop_app.core.quantize_launcher import QuantizeLauncher
 from desktop_app.core.quantize_plan import check_target, plan_quantize, quantized_source_type
 
 
@@ -100,8 +101,14 @@ BatchEvent = StageProgress | StageFinished | BatchFinished
 class ConvertBatch:
     """``prepare`` checks everything (typed errors), ``start`` runs on its own thread."""
 
-    def __init__(self, spec: BatchSpec, on_event: Callable[[BatchEvent], None] | None = None):
+    def __init__(
+        self,
+        spec: BatchSpec,
+        on_event: Callable[[BatchEvent], None] | None = None,
+        launcher: QuantizeLauncher | None = None,
+    ):
         self.spec = spec
+        self._launcher = launcher
         self.from_folder = spec.source.is_dir()
         self.labels = stage_labels(spec.labels, self.from_folder)
         self._on_event = on_event
@@ -129,7 +136,7 @@ class ConvertBatch:
         labels = self.labels if keep_f16 or not self.from_folder else self.labels[1:]
         self._ladder = LadderJob(
             self.spec.source, self.spec.output_dir, labels, threads=self.spec.threads,
-            imatrix=self.spec.imatrix, on_event=self._on_ladder_event,
+            imatrix=self.spec.imatrix, on_event=self._on_ladder_event, launcher=self._launcher,
         )  # fmt: skip
         targets = {t.label: t for t in self._ladder.prepare()}
         plans = []
@@ -240,6 +247,7 @@ class ConvertBatch:
                 allow_requantize=True, imatrix=self.spec.imatrix,
                 on_event=functools.partial(self._on_quantize_event, stage),
                 provenance={"batch": {"id": batch_id, "labels": labels, "index": stage}},
+                launcher=self._launcher,
             )  # fmt: skip
             with self._lock:
                 if self._cancelled:

@@ -92,16 +92,13 @@ def disk_space(path: Path | str) -> tuple[int, int]:
 
 
 def default_threads(physical_cores: int | None = None) -> int:
-    """Generation threads: physical cores minus one, at least one.
-
-    The spare core keeps the GUI, the OS and the worker's own Python loop off the generation
-    threads: with OpenMP, one busy core shared with a generation thread makes every token wait
-    (backend notes section 6). Measured here (2 cores): 1 generation thread beat 2 threads by
-    5-35% through the engine (benchmarks/RESULTS.md, engine speed). Prompt processing, which is
-    compute bound and short, uses every physical core (engine loader).
+    """The automatic thread count to start with: every physical core, as llama.cpp's own tools
+    use. On an idle 2-core machine that generates 35-45% faster than one core fewer; when
+    another process keeps a core busy it is 2.5x slower instead, so for generation the engine
+    measures both while a reply streams and keeps the faster (engine/thread_tuner.py).
     """
     cores = physical_cores or psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 def _cpu_model() -> str:

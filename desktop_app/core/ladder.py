@@ -56,6 +56,7 @@ from desktop_app.core.quantize_job import (
     QuantizeProgress,
     QuantizeResult,
 )
+from desktop_app.core.quantize_launcher import QuantizeLauncher
 from desktop_app.core.quantize_plan import (
     QuantizePlan,
     check_destination,
@@ -158,6 +159,7 @@ class LadderJob:
         imatrix: str | os.PathLike[str] | None = None,
         stem: str | None = None,
         on_event: Callable[[LadderEvent], None] | None = None,
+        launcher: QuantizeLauncher | None = None,
     ) -> None:
         self.source = Path(source).absolute()
         self.output_dir = Path(output_dir).absolute()
@@ -169,6 +171,7 @@ class LadderJob:
         self.stem = stem or ladder_stem(self.source)
         self.ladder_id = uuid.uuid4().hex
         self._on_event = on_event
+        self._launcher = launcher
         self._targets: list[LadderTarget] | None = None
         self._convert_params = 0
         self._intermediate_disk = 0
@@ -371,6 +374,7 @@ class LadderJob:
                     imatrix=self.imatrix,
                     on_event=functools.partial(_forward, step=step, progress=progress),
                     provenance={**provenance, "ladder": ladder},
+                    launcher=self._launcher,
                 )
                 if not self._claim(job):
                     break

@@ -1,9 +1,10 @@
 """The one place that imports llama_cpp.
 
 Importing llama_cpp loads the native library, so it is done lazily (start-up time, and core
-modules stay importable without it). Before the first import we set OMP_WAIT_POLICY=PASSIVE:
-with OpenMP's default spin-waiting, a generation thread that shares a core with any other busy
-process slows down 2-10x (measured in ../shared/reference/backend-notes.md section 6).
+modules stay importable without it). OpenMP keeps its default wait policy (a short spin, then
+sleep), as llama-bench runs: PASSIVE made two generation threads 30-50% slower than one on an
+idle machine. The collapse that spinning threads suffer beside another busy process is avoided
+by the engine's thread tuner moving to one core fewer (engine/thread_tuner.py).
 
 llama.cpp's own log is routed into Python logging (logger ``llama_cpp.native``) instead of
 stderr, so the GUI can show it and the CLI stays clean.
@@ -15,7 +16,6 @@ import functools
 import importlib
 import importlib.util
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -44,7 +44,6 @@ def llama() -> ModuleType:
     global _module
     with _lock:
         if _module is None:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 import llama_cpp
             except (ImportError, OSError) as exc:
@@ -66,7 +65,6 @@ def bindings() -> ModuleType:
         if _module is not None:
             return _module
         if _bindings is None:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 _bindings = _import_bindings()
             except (ImportError, OSError) as exc:

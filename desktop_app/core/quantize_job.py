@@ -3,16 +3,17 @@
 ``QuantizeJob(source, destination, label)`` checks everything it can before llama.cpp runs
 (``prepare``: file type known and writable, importance matrix present when the type needs one,
 the source valid GGUF by QuantDesk's own reader, re-quantizing refused unless allowed, the
-destination free and writable, enough disk for the estimated size), then ``start`` spawns a
-worker process (spawn context) that calls llama_model_quantize: a native abort kills only the
-worker. Progress comes from llama.cpp's per-tensor log lines, parsed in the worker and sent over
-a pipe; the app's side weighs each tensor by its size, so the fraction tracks time better than
-"tensor i of n" does. ``cancel`` kills the worker and deletes its temp file. The output is
-written to ``.<name>.<id>.partial`` in the destination folder and moved into place only when
-complete and valid, without ever replacing a file that appeared meanwhile; with ``durable``
-(the default) the worker fsyncs the file and the app the folder around that rename, so a power
-cut cannot leave a half-written model under the final name. A provenance sidecar
-(``provenance.py``) is written next to it.
+destination free and writable, enough disk for the estimated size), then ``start`` takes a
+worker process (spawned, or a spare started ahead by a ``QuantizeLauncher``) and sends it the
+request; it calls llama_model_quantize, so a native abort kills only the worker. Progress comes
+from llama.cpp's per-tensor log lines, parsed in the worker and sent over a pipe; the app's side
+weighs each tensor by its size, so the fraction tracks time better than "tensor i of n" does.
+``cancel`` kills the worker and deletes its temp file. The output is written to
+``.<name>.<id>.partial`` in the destination folder and moved into place only when complete and
+valid, without ever replacing a file that appeared meanwhile; with ``durable`` (the default)
+the worker fsyncs the file and the app the folder around that rename, so a power cut cannot
+leave a half-written model under the final name. A provenance sidecar (``provenance.py``) is
+written next to it.
 
 Events go to ``on_event`` **on the job's reader thread**: ``QuantizeProgress`` per tensor, then
 one ``QuantizeFinished``. ``wait`` blocks for the result or raises the job's typed error
@@ -28,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -50,9 +50,10 @@ from desktop_app.core.quantize_errors import (
     SourceChangedError,
     WorkerCrashedError,
 )
+from desktop_app.core.quantize_launcher import QuantizeLauncher, spawn_worker
 from desktop_app.core.quantize_output import move_into_place, reserve_temp
 from desktop_app.core.quantize_plan import QuantizePlan, plan_quantize
-from desktop_app.core.quantize_worker import TEST_HOOKS_ENV, worker_main
+from desktop_app.core.quantize_worker import TEST_HOOKS_ENV
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("desktop_app.quantize.worker")
@@ -116,6 +117,7 @@ class QuantizeJob:
         on_event: Callable[[QuantizeEvent], None] | None = None,
         provenance: dict[str, Any] | None = None,
         write_provenance: bool = True,
+        launcher: QuantizeLauncher | None = None,
         durable: bool = True,
     ) -> None:
         self.source = Path(source)
@@ -128,6 +130,7 @@ class QuantizeJob:
         self._extra_provenance = dict(provenance or {})
         self._write_provenance = write_provenance
         self._durable = durable
+        self._launcher = launcher
         self._plan: QuantizePlan | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
@@ -214,19 +217,14 @@ class QuantizeJob:
             "durable": self._durable,
         }
         self._started_at = time.monotonic()
-        ctx = multiprocessing.get_context("spawn")
-        conn, child_conn = ctx.Pipe(duplex=True)
-        process = ctx.Process(
-            target=worker_main, args=(child_conn, request), name="quantize-worker", daemon=True
-        )
         try:
-            process.start()
+            process, conn = self._launcher.launch() if self._launcher else spawn_worker()
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             self._finish(None, QuantizeError(f"cannot start the worker: {exc}", path=self.source))
             raise
-        finally:
-            child_conn.close()  # only the child holds its end: its death is an EOF on ours
+        with contextlib.suppress(OSError):
+            conn.send(request)  # a worker that died already shows as a crash in _read
         with self._lock:
             self._process = process
         if self._was_cancelled():  # cancel() ran while the process was starting
@@ -299,6 +297,8 @@ class QuantizeJob:
                     log.warning("undecodable message from the quantize worker", exc_info=True)
                     continue
                 kind = message[0]
+                if kind == "ready":  # a freshly spawned worker finished starting
+                    continue
                 if kind == "progress":
                     self._progress = tracker.update(
                         message[1], message[2], message[3], self._elapsed()
@@ -403,6 +403,9 @@ class QuantizeJob:
                 self._tmp.unlink(missing_ok=True)
 
     def _finish(self, result: QuantizeResult | None, error: QuantDeskError | None) -> None:
+        if self._launcher is not None and self._process is not None and not self.done:
+            # Before waiters wake: a ladder's next step then finds the spare already started.
+            self._launcher.job_ended()
         with self._lock:
             if self._finished.is_set():
                 return

@@ -1,6 +1,9 @@
-"""The quantize worker process: ``worker_main(conn, request)`` runs in a spawned child.
+"""The quantize worker process: ``worker_main(conn)`` runs in a spawned child.
 
-It makes one llama_model_quantize call and reports over the pipe, as plain tuples:
+It imports what it needs and loads llama.cpp first, says ``("ready",)``, then waits for its one
+request (a dict) on the pipe: a worker can be started ahead of its job (quantize_launcher.py);
+the pipe closing before a request arrives ends it quietly. It makes one llama_model_quantize
+call and reports over the pipe, as plain tuples:
 
 * ``("progress", i, n, tensor_name)`` when llama.cpp starts tensor i of n,
 * ``("log", level, line)`` for llama.cpp lines at WARNING or above,
@@ -102,10 +105,25 @@ def _watch_parent(conn: Connection, output: Path) -> None:
         os._exit(3)
 
 
-def worker_main(conn: Connection, request: dict[str, Any]) -> None:
+def worker_main(conn: Connection) -> None:
     os.dup2(2, 1)
     # llama.cpp's lines travel to the app; nothing is printed here (no last-resort handler).
     logging.getLogger().addHandler(logging.NullHandler())
+    from desktop_app.core import llama_backend
+    from desktop_app.core.errors import QuantDeskError, QuantizeError
+    from desktop_app.core.quantize import PROGRESS_RE, run_llama_quantize
+    from desktop_app.core.quantize_errors import ImatrixError, NotEnoughDiskError
+
+    try:
+        try:
+            lcpp = llama_backend.bindings()
+        except QuantDeskError as exc:  # llama.cpp cannot be loaded: instead of "ready"
+            conn.send(("failed", "quantize_failed", f"{type(exc).__name__}: {exc}", ""))
+            return
+        conn.send(("ready",))
+        request: dict[str, Any] = conn.recv()
+    except (EOFError, OSError):
+        return  # the app went away (or closed a spare) before there was work
     output = Path(request["output"])
     send_lock = threading.Lock()
 
@@ -117,11 +135,6 @@ def worker_main(conn: Connection, request: dict[str, Any]) -> None:
     hook = _Hook()
     hook.at_tensor(0)
     try:
-        from desktop_app.core import llama_backend
-        from desktop_app.core.errors import QuantDeskError, QuantizeError
-        from desktop_app.core.quantize import PROGRESS_RE, run_llama_quantize
-        from desktop_app.core.quantize_errors import ImatrixError, NotEnoughDiskError
-
         imatrix = None
         if request.get("imatrix"):
             from desktop_app.core.imatrix import load_imatrix
@@ -137,7 +150,6 @@ def worker_main(conn: Connection, request: dict[str, Any]) -> None:
             elif level >= logging.WARNING:
                 send(("log", level, line.strip()))
 
-        lcpp = llama_backend.bindings()
         durable = bool(request.get("durable", True))
         flusher = _Flusher(output) if durable else None
         try:

@@ -40,6 +40,7 @@ from desktop_app.core.convert_batch import (
     stage_labels,
 )
 from desktop_app.core.quantize_errors import QuantizeCancelledError
+from desktop_app.core.quantize_launcher import QuantizeLauncher
 from desktop_app.ui.tasks import CancelToken, Op
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress signals of one batch (about 10 Hz)
@@ -113,9 +114,15 @@ class ConvertRunner(QObject):
     batch_finished = Signal(int, object)
     batch_failed = Signal(int, object)
 
-    def __init__(self, pool: QThreadPool, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        pool: QThreadPool,
+        launcher: QuantizeLauncher | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._pool = pool
+        self._launcher = launcher
         self._ids = itertools.count(1)
         self._tokens: dict[int, CancelToken] = {}  # batches queued or running
 
@@ -154,7 +161,7 @@ class ConvertRunner(QObject):
         if token.cancelled:
             raise QuantizeCancelledError("cancelled before it started", path=spec.source)
         relay = _Relay(self, batch_id, stage_labels(spec.labels, spec.source.is_dir()))
-        batch = ConvertBatch(spec, relay.on_event)
+        batch = ConvertBatch(spec, relay.on_event, launcher=self._launcher)
         plans = batch.prepare()
         self._send(self.planned, batch_id, plans)
         tap = _WorkerLogTap(relay)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from desktop_app.core.hub.downloads import DownloadManager
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.quantize_launcher import QuantizeLauncher
 from desktop_app.ui.downloads_bridge import default_download_manager
 from desktop_app.ui.offline import OfflineSwitch
 from desktop_app.ui.settings_store import SettingsStore
@@ -21,3 +22,5 @@ class Services:
     offline: OfflineSwitch = field(default_factory=OfflineSwitch)
     settings: SettingsStore = field(default_factory=SettingsStore)
     downloads: DownloadManager = field(default_factory=default_download_manager)
+    # Quantize workers, one kept started ahead once the Convert page has a source; closed at exit.
+    quantize_launcher: QuantizeLauncher = field(default_factory=QuantizeLauncher)

@@ -142,6 +142,7 @@ def test_load_reports_model_info_and_progress(sync_worker: SyncWorker, tiny_gguf
     assert info.chat_template == "model"
     assert (info.bos_token, info.eos_token) == ("<s>", "<|im_end|>")
     assert info.n_threads == default_threads()
+    assert info.threads_auto == (default_threads() > 1)  # nothing set: tuned while generating
     assert info.n_threads_batch >= 1 and info.flash_attn and info.kv_type == "f16"
     assert info.use_mmap is True
     assert info.rss_bytes > 10 * 2**20 and info.load_seconds > 0

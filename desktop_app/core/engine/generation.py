@@ -12,7 +12,9 @@ UTF-8 are held back invisibly) and it re-detokenizes the whole reply per token (
 * the chosen token's probability, and the top-k alternatives when asked, come from the logits of
   the last position (one numpy softmax over the vocabulary, tens of microseconds);
 * a cancel is checked between tokens; during the prompt, the abort callback (native.py) stops
-  the decode itself.
+  the decode itself;
+* with automatic threads, every token's interval goes to the model's ``ThreadTuner``, and its
+  answer is applied between tokens with ``llama_set_n_threads`` (a field write in llama.cpp).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from desktop_app.core.engine.protocol import (
     Token,
     TopToken,
 )
+from desktop_app.core.engine.thread_tuner import ThreadTuner
 
 
 class StopBuffer:
@@ -150,8 +153,32 @@ def peak_rss() -> int:
     return int(usage if sys.platform == "darwin" else usage * 1024)  # macOS: bytes; else KiB
 
 
+class ThreadSetter:
+    """Applies a tuner's choices to a context, calling llama.cpp only when they change."""
+
+    def __init__(self, llm: Any, tuner: ThreadTuner) -> None:
+        self._lc = llama_backend.llama()
+        self._llm = llm
+        self.tuner = tuner
+        self._top = max(tuner.candidates)
+        self._applied: tuple[int, int] | None = None
+
+    def apply(self, threads: int) -> None:
+        # Prompt batches follow too: every core while that is best for generation, else the
+        # same count (a busy core slows both alike).
+        best = self.tuner.best
+        wanted = (threads, self._top if best == self._top else best)
+        if wanted != self._applied:
+            self._lc.llama_set_n_threads(self._llm.ctx, *wanted)
+            self._applied = wanted
+
+
 def generate(
-    llm: Any, reader: TokenReader, tokens: list[int], run: GenerationRun
+    llm: Any,
+    reader: TokenReader,
+    tokens: list[int],
+    run: GenerationRun,
+    threads: ThreadSetter | None = None,
 ) -> tuple[str, GenerationStats]:
     """Run one reply; emits Token events through ``run.emit``; returns (text, stats)."""
     sp = run.sampling
@@ -170,6 +197,8 @@ def generate(
     if limit <= 0:
         raise EngineError(ErrorCode.PROMPT_TOO_LONG, "no room left for a reply")
     llm.abort_check = run.cancelled
+    if threads is not None:
+        threads.apply(threads.tuner.current)
     evaluated_before = llm.tokens_evaluated
     started = time.perf_counter()
     stream = llm.generate(
@@ -188,6 +217,8 @@ def generate(
                 t_first = now
                 prompt_seconds = now - started
                 prompt_evaluated = llm.tokens_evaluated - evaluated_before
+            elif threads is not None:
+                threads.apply(threads.tuner.record(now - t_last))
             t_last = now
             n_generated += 1
             prob, top = reader.probabilities(token, sp.top_logprobs)
@@ -232,5 +263,10 @@ def generate(
         finish_reason=finish,
         dropped_messages=run.dropped_messages,
         peak_rss_bytes=peak_rss(),
+        threads=threads.tuner.current if threads is not None else _fixed_threads(llm),
     )
     return "".join(parts), stats
+
+
+def _fixed_threads(llm: Any) -> int:
+    return int(getattr(llm, "n_threads", 0) or 0)

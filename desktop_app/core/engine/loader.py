@@ -27,6 +27,7 @@ from desktop_app.core.chat_template import FALLBACK, ChatFormatter
 from desktop_app.core.engine.errors import EngineError
 from desktop_app.core.engine.native import engine_llama_class
 from desktop_app.core.engine.protocol import ChatMessage, ErrorCode, LoadSettings, ModelInfo
+from desktop_app.core.engine.thread_tuner import OtherLoad, ThreadTuner
 from desktop_app.core.errors import FileAccessError
 from desktop_app.core.fit import LoadPlan, estimate_memory
 from desktop_app.core.gguf_file import GGUFError, read_gguf_header
@@ -46,18 +47,28 @@ class LoadedModel:
     info: ModelInfo
     formatter: ChatFormatter
     template_error: str  # why the model's template is not used ("" when it is)
+    tuner: ThreadTuner | None = None  # automatic thread counts only
 
 
-def resolve_threads(settings: LoadSettings) -> tuple[int, int]:
-    """Generation threads: physical cores - 1 (hardware.default_threads). Generation is memory
-    bound and one thread short of the core count keeps the GUI and OS from preempting OpenMP's
-    workers, which costs 2-10x (backend notes section 6; Llama's own default, half the cores,
-    loses 20-30%, performance.md). Prompt threads: every physical core, since prompt processing
-    is compute bound and short."""
-    physical = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
-    n_threads = settings.n_threads or default_threads()
-    n_threads_batch = settings.n_threads_batch or int(physical)
-    return max(1, n_threads), max(1, n_threads_batch)
+@dataclass(frozen=True)
+class ThreadChoice:
+    n_threads: int
+    n_threads_batch: int
+    candidates: tuple[int, ...]  # generation counts the tuner may choose from; one: fixed
+
+
+def resolve_threads(settings: LoadSettings) -> ThreadChoice:
+    """Automatic (neither count set): start with every physical core for both, as llama-bench
+    does (Llama's own default, half the cores, loses 20-30%: performance.md), and let the
+    worker's ThreadTuner move generation between that and one core fewer, which wins 2.5x while
+    another process keeps a core busy (benchmarks/RESULTS.md). A count the user set is kept."""
+    physical = int(psutil.cpu_count(logical=False) or psutil.cpu_count() or 1)
+    if settings.n_threads is None and settings.n_threads_batch is None:
+        cores = default_threads()
+        return ThreadChoice(cores, cores, tuple(dict.fromkeys((cores, max(1, cores - 1)))))
+    n_threads = max(1, settings.n_threads or default_threads())
+    n_threads_batch = max(1, settings.n_threads_batch or physical)
+    return ThreadChoice(n_threads, n_threads_batch, (n_threads,))
 
 
 def _token_text(lc: Any, vocab: Any, token: int) -> str:
@@ -96,7 +107,8 @@ def load_model(
         use_mmap=settings.use_mmap,
     )
     use_mmap = estimate_memory(facts, plan, llama_backend.cpu_features()).use_mmap
-    n_threads, n_threads_batch = resolve_threads(settings)
+    threads = resolve_threads(settings)
+    n_threads, n_threads_batch = threads.n_threads, threads.n_threads_batch
 
     lc = llama_backend.llama()  # before Llama(): sets OMP_WAIT_POLICY and routes the log
     started = time.perf_counter()
@@ -155,5 +167,7 @@ def load_model(
         eos_token=eos_text,
         load_seconds=load_seconds,
         rss_bytes=int(psutil.Process().memory_info().rss),
+        threads_auto=len(threads.candidates) > 1,
     )
-    return LoadedModel(llm, vocab, info, formatter, template_error)
+    tuner = ThreadTuner(threads.candidates, OtherLoad()) if len(threads.candidates) > 1 else None
+    return LoadedModel(llm, vocab, info, formatter, template_error, tuner)

@@ -32,8 +32,10 @@ class LoadSettings:
 
     path: str
     n_ctx: int = 4096
-    n_threads: int | None = None  # None: hardware.default_threads()
-    n_threads_batch: int | None = None  # None: all physical cores (prompt processing scales)
+    # None (both): automatic. Every physical core to start with; while replies stream the
+    # worker times tokens against one core fewer and keeps the faster (engine/thread_tuner.py).
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
     n_batch: int = 512
     n_ubatch: int = 512
     kv_type: str = "f16"  # f16, q8_0, q4_0 (quantized V needs flash attention)
@@ -209,7 +211,7 @@ class ModelInfo:
     n_ctx: int
     n_ctx_train: int
     n_vocab: int
-    n_threads: int
+    n_threads: int  # at load; automatic counts then follow the thread tuner
     n_threads_batch: int
     use_mmap: bool
     flash_attn: bool
@@ -219,6 +221,7 @@ class ModelInfo:
     eos_token: str
     load_seconds: float
     rss_bytes: int
+    threads_auto: bool = False  # the thread count is tuned while generating
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,7 @@ class GenerationStats:
     finish_reason: str  # "stop" (EOG or stop string), "length", "cancelled"
     dropped_messages: int = 0  # oldest turns left out to fit the context
     peak_rss_bytes: int = 0  # the worker's peak RSS so far (0 where the OS does not say)
+    threads: int = 0  # generation threads at the end of the reply (the tuner's choice if auto)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,12 @@ from typing import Any
 
 from desktop_app.core import llama_backend
 from desktop_app.core.engine.errors import EngineError
-from desktop_app.core.engine.generation import GenerationRun, TokenReader, generate
+from desktop_app.core.engine.generation import (
+    GenerationRun,
+    ThreadSetter,
+    TokenReader,
+    generate,
+)
 from desktop_app.core.engine.loader import LoadedModel, load_model
 from desktop_app.core.engine.prompt import PromptBuilder, reply_reserve
 from desktop_app.core.engine.protocol import (
@@ -108,6 +113,7 @@ class ModelSession:
         self._model: LoadedModel | None = None
         self._builder: PromptBuilder | None = None
         self._reader: TokenReader | None = None
+        self._threads: ThreadSetter | None = None
         self._vocab_digest: str | None = None  # computed on the first score request
         self._load_errors: list[str] = []
         self._loading = False
@@ -219,6 +225,7 @@ class ModelSession:
         self._model = model
         self._builder = PromptBuilder(model.llm, model.vocab, model.formatter, model.info.bos_token)
         self._reader = TokenReader(model.llm, model.vocab)
+        self._threads = ThreadSetter(model.llm, model.tuner) if model.tuner else None
         if model.template_error:
             self._emit(Notice(rid, "template_fallback", model.template_error))
         progress(1.0)
@@ -228,6 +235,7 @@ class ModelSession:
         model, self._model = self._model, None
         self._builder = None
         self._reader = None
+        self._threads = None
         self._vocab_digest = None
         if model is not None:
             model.llm.close()  # frees weights, KV cache and context now, not at GC time
@@ -283,5 +291,5 @@ class ModelSession:
             received_at=received_at,
             dropped_messages=prompt.dropped_messages,
         )
-        text, stats = generate(self._model.llm, self._reader, prompt.tokens, run)
+        text, stats = generate(self._model.llm, self._reader, prompt.tokens, run, self._threads)
         self._emit(Done(rid, text, stats))

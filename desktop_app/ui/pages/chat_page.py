@@ -162,7 +162,7 @@ class ChatPage(QWidget):
 
     @Slot(str, int, int)
     def _on_load_requested(self, path: str, n_ctx: int, threads: int, force: bool = False) -> None:
-        settings = LoadSettings(path=path, n_ctx=n_ctx, n_threads=threads)
+        settings = LoadSettings(path=path, n_ctx=n_ctx, n_threads=threads or None)  # 0: auto
         self.model_bar.set_loading(0.0)
         self._hide_banner()
         worker = self.bridge.worker if self.bridge.has_worker else self.bridge.restart()
@@ -307,10 +307,11 @@ class ChatPage(QWidget):
             self._n_ctx = info.n_ctx
             self.model_bar.set_loading(None)
             template = "" if info.chat_template == "model" else ", generic chat template"
+            threads = f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}"
+            if info.threads_auto:
+                threads = f"threads auto (up to {info.n_threads})"
             self.model_bar.set_loaded(
-                True,
-                f"Loaded, {human_bytes(info.rss_bytes)} in use, {info.n_threads} "
-                f"thread{'s' if info.n_threads != 1 else ''}{template}",
+                True, f"Loaded, {human_bytes(info.rss_bytes)} in use, {threads}{template}"
             )
             self.gauge.setRange(0, info.n_ctx)
             self.model_bar.set_recent(self.session.remember_model(info.path))
@@ -351,7 +352,8 @@ class ChatPage(QWidget):
         cancelled = s.finish_reason == "cancelled"
         stats = (
             f"{s.generated_tokens} tokens, {s.gen_tps:.1f} tok/s, "
-            f"first token {s.ttft_s:.2f} s" + (" — stopped" if cancelled else "")
+            f"first token {s.ttft_s:.2f} s, {s.threads} thread{'s' if s.threads != 1 else ''}"
+            + (" — stopped" if cancelled else "")
         )
         reply.view.set_stats(stats)
         self.reply_stats.setText(stats)

@@ -83,7 +83,9 @@ class SettingsPage(QWidget):
         self.kv_combo = QComboBox()
         for kv in KV_TYPES:
             self.kv_combo.addItem(KV_LABELS.get(kv, kv), kv)
-        self.threads_auto = QCheckBox(f"Automatic ({default_threads()} on this machine)")
+        self.threads_auto = QCheckBox(
+            f"Automatic (all {default_threads()} cores, one fewer while another program is busy)"
+        )
         self.threads_spin = QSpinBox()
         self.threads_spin.setRange(*THREADS_RANGE)
         threads_row = QHBoxLayout()

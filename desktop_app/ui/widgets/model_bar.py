@@ -47,9 +47,15 @@ class ModelBar(QWidget):
         self.ctx_spin.setPrefix("Context ")
         self.ctx_spin.setToolTip("Context length in tokens")
         self.threads_spin = QSpinBox()
-        self.threads_spin.setRange(1, 256)
-        self.threads_spin.setValue(default_threads())
+        self.threads_spin.setRange(0, 256)
         self.threads_spin.setPrefix("Threads ")
+        # 0 = automatic: shown as a word, sent as "not set" (the engine tunes it).
+        self.threads_spin.setSpecialValueText("Threads: auto")
+        self.threads_spin.setValue(0)
+        self.threads_spin.setToolTip(
+            f"Auto: all {default_threads()} cores, or one fewer while another program keeps "
+            "a core busy (the engine times both as it generates). A number: exactly that."
+        )
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self._on_load_clicked)
         self.progress = QProgressBar()
@@ -76,7 +82,7 @@ class ModelBar(QWidget):
         if self._loaded:
             return
         self.ctx_spin.setValue(settings.default_context)
-        self.threads_spin.setValue(settings.threads or default_threads())
+        self.threads_spin.setValue(settings.threads or 0)
 
     def set_recent(self, paths: list[str]) -> None:
         current = self.current_path()

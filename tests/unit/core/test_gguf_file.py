@@ -251,6 +251,7 @@ GGUF_PY_KNOWN_STALE = {9: ("Q8_1", 32, 40)}
 
 def test_ggml_type_table_matches_gguf_package() -> None:
     from gguf import constants  # a dependency of the app: always installed
+
     known = {int(t): t for t in constants.GGMLQuantizationType}
     theirs = {
         type_id: (qtype.name, *constants.GGML_QUANT_SIZES[qtype])

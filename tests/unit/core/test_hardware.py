@@ -11,10 +11,10 @@ from desktop_app.core.hardware import (
 from desktop_app.core.llama_backend import cpu_features_from_system_info
 
 
-def test_default_threads_leave_one_core_free() -> None:
+def test_default_threads_are_the_physical_cores() -> None:
     assert default_threads(1) == 1
-    assert default_threads(2) == 1
-    assert default_threads(8) == 7
+    assert default_threads(2) == 2
+    assert default_threads(8) == 8
 
 
 def test_machine_info_without_the_backend(tmp_path: Path) -> None:

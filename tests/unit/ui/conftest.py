@@ -23,6 +23,7 @@ def services(qapp: object) -> Iterator[Services]:
 
     for widget in QApplication.topLevelWidgets():
         widget.close()
+    svc.quantize_launcher.close()
     # Then every background task must finish promptly (napari-style dangling-work check).
     assert pools.shutdown(10_000), "background work still running after the test"
 

@@ -373,6 +373,25 @@ def test_requantizing_needs_the_checkbox_and_warns(
     assert "re-quantized" in page.jobs_model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
 
 
+def test_a_checked_source_starts_the_next_quantize_worker_ahead(
+    qtbot: QtBot,
+    open_page: Callable[[], ConvertPage],
+    services: Services,
+    tiny_models: dict[str, Path],
+) -> None:
+    launcher = services.quantize_launcher
+    page = open_page()
+    assert launcher.spare_pid is None
+    choose_source(qtbot, page, tiny_models["F16"])
+    qtbot.waitUntil(lambda: launcher.spare_pid is not None, timeout=TIMEOUT)
+    spare = launcher.spare_pid
+    tick_only(qtbot, page, ["Q8_0"])
+    batch = start_and_wait(qtbot, page)
+    assert states(page, batch) == [JobState.DONE]
+    # The job used the spare; its end started the next one for the job after.
+    assert launcher.spare_pid not in (None, spare)
+
+
 def test_the_main_window_lists_convert_after_chat_and_opens_results_in_chat(
     qtbot: QtBot, services: Services, tiny_gguf: Path, tmp_path: Path
 ) -> None:

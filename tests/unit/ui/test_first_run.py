@@ -39,6 +39,7 @@ def test_welcome_shows_memory_and_three_models_that_fit(qtbot: QtBot, stored: Se
     assert names == [s.entry.repo_id for s in expected] and set(names) <= catalog
     if dialog.facts.memory.available > 4 * GIB:
         assert len(names) == 3
+
     def shown() -> str:
         return "\n".join(
             w.text()

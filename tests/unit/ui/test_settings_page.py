@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
@@ -293,3 +293,17 @@ def test_chat_model_bar_takes_default_context_and_threads(qtbot: QtBot, stored: 
     bar.set_loaded(True, "loaded")
     stored.settings.update(default_context=2048)
     assert bar.ctx_spin.value() == 8192  # a loaded model keeps what it was loaded with
+
+
+def test_chat_model_bar_threads_default_to_auto(qtbot: QtBot, stored: Services) -> None:
+    bar = ModelBar(stored.paths.models)
+    qtbot.addWidget(bar)
+    stored.settings.changed.connect(bar.apply_settings)
+    stored.settings.update(threads=3)
+    assert bar.threads_spin.value() == 3
+    stored.settings.update(threads=None)
+    assert bar.threads_spin.value() == 0 and bar.threads_spin.text() == "Threads: auto"
+    bar.select_path(str(stored.paths.models / "m.gguf"))
+    with qtbot.waitSignal(bar.load_requested) as sent:
+        qtbot.mouseClick(bar.load_button, Qt.MouseButton.LeftButton)
+    assert sent.args[2] == 0  # the chat page loads with n_threads=None: tuned by the worker
