@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import multiprocessing
 import os
 import platform
 import resource
@@ -86,6 +87,11 @@ def run_ours(
     cpu0, started = _children_cpu(), time.perf_counter()
     QuantizeJob(source, out, label, threads, launcher=launcher).run()
     wall = time.perf_counter() - started
+    # The job ends before its worker has exited; reap it so its CPU time counts here.
+    spare = launcher.spare_pid if launcher is not None else None
+    for child in multiprocessing.active_children():
+        if child.pid != spare:
+            child.join(10)
     if launcher is not None:
         launcher.wait_ready()  # the next spare (started by the job's end) before other runs
     return Run(wall, _children_cpu() - cpu0)
@@ -168,11 +174,12 @@ def _compare(args: argparse.Namespace, source: Path, work: Path, launcher: objec
         run_ours(source, ours_out, label, args.threads, launcher)
         identical = _sha256(ours_out) == _sha256(theirs_out)
         actual_size = ours_out.stat().st_size
-        runs: dict[str, list[Run]] = {"ours": [], "fresh": [], "theirs": []}
+        # "control" is llama-quantize again: how far two identical runs drift apart here.
+        runs: dict[str, list[Run]] = {"ours": [], "fresh": [], "theirs": [], "control": []}
         # Short runs are noisier on a shared machine: more rounds for them.
         rounds = args.runs or (12 if plan.seconds < 10 else 6)
         for i in range(rounds):
-            order = ["ours", "fresh", "theirs"]
+            order = ["ours", "fresh", "theirs", "control"]
             if i % 2:
                 order.reverse()
             for who in order:
@@ -191,6 +198,7 @@ def _compare(args: argparse.Namespace, source: Path, work: Path, launcher: objec
                 flush=True,
             )
         ours, fresh, theirs = runs["ours"], runs["fresh"], runs["theirs"]
+        control = runs["control"]
         ratio = _ratio(theirs, ours, "wall")
         worst = min(worst, ratio)
         row = {
@@ -200,6 +208,7 @@ def _compare(args: argparse.Namespace, source: Path, work: Path, launcher: objec
             "theirs": statistics.median(r.wall for r in theirs),
             "ratio": ratio,
             "ratio_fresh": _ratio(theirs, fresh, "wall"),
+            "ratio_control": _ratio(theirs, control, "wall"),
             "ratio_cpu": _ratio(theirs, ours, "cpu"),
             "identical": identical,
             "est_size": plan.output_bytes,
@@ -210,6 +219,7 @@ def _compare(args: argparse.Namespace, source: Path, work: Path, launcher: objec
         rows.append(row)
         print(
             f"{label}: median speed ratio {ratio:.3f} (fresh worker {row['ratio_fresh']:.3f}, "
+            f"control {row['ratio_control']:.3f}, "
             f"CPU time {row['ratio_cpu']:.3f}); identical output: {identical}",
             flush=True,
         )
@@ -217,27 +227,29 @@ def _compare(args: argparse.Namespace, source: Path, work: Path, launcher: objec
     print(_load())
     if args.no_write:
         return 0 if worst >= 0.95 else 1
+    rounds_text = f"{args.runs}" if args.runs else "12 for types under 10 s, else 6"
     lines = [
         f"## Quantize speed: QuantizeJob vs llama-quantize ({dt.date.today().isoformat()})",
         "",
         f"Machine: {_machine()}; {_load()} (a shared machine: other jobs were running). "
         f"Source: `{source.name}` ({source.stat().st_size / 2**30:.2f} GiB, "
         f"{params / 1e6:.0f}M parameters, in page cache), {args.threads} threads, "
-        "interleaved rounds (12 for types under 10 s, else 6) after a warm-up, `sync` before "
-        "every run. "
+        f"interleaved rounds ({rounds_text}) after a warm-up, `sync` before every run. "
         "llama-quantize built from the llama.cpp vendored in llama-cpp-python "
         f"{llama_cpp_python_version()} with the Makefile's portable flags. "
         "Command: `python benchmarks/quantize_speed.py`.",
         "",
         "| type | rounds | QuantDesk s | fresh worker s | llama-quantize s | speed ratio | "
-        "fresh worker | CPU-time ratio | same bytes | size est. / actual MiB | time est. s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "fresh worker | control | CPU-time ratio | same bytes | size est. / actual MiB | "
+        "time est. s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['rounds']} | {r['ours']:.2f} | {r['fresh']:.2f} | "
             f"{r['theirs']:.2f} | "
-            f"{r['ratio']:.3f} | {r['ratio_fresh']:.3f} | {r['ratio_cpu']:.3f} | "
+            f"{r['ratio']:.3f} | {r['ratio_fresh']:.3f} | {r['ratio_control']:.3f} | "
+            f"{r['ratio_cpu']:.3f} | "
             f"{'yes' if r['identical'] else 'NO'} | "
             f"{r['est_size'] / 2**20:.0f} / {r['size'] / 2**20:.0f} | {r['est_s']:.1f} |"
         )
@@ -248,14 +260,16 @@ def _compare(args: argparse.Namespace, source: Path, work: Path, launcher: objec
         "as the app runs it: the checks, handing the request to the worker the launcher "
         "started ahead (`quantize_launcher.py`; the benchmark waits for that spare to be "
         "ready before the clock starts, as the app starts it while idle), writing the output "
-        "to disk while it is made (fdatasync every 0.25 s) and the final fsync of file and "
-        "folder that make it durable before the rename, validation, rename and sidecar; "
-        "llama-quantize does no fsync. Fresh worker: the same job spawning its worker "
-        "process on the clock (the CLI's single `quantdesk quantize`): Python's start and "
-        "loading llama.cpp cost about 0.12 s. CPU-time ratio: the same for the user + system "
-        "CPU seconds of the quantizing process (a spare's start-up included), less sensitive "
-        "to other load on the machine. Single runs of the ~2 s Q8_0 case vary by +-20% on "
-        "this shared machine, so its ratio moves by a few points between invocations.",
+        "to disk while it is made (fdatasync every 0.25 s from an idle-priority thread) and "
+        "the final fsync of file and folder that make it durable before the rename, "
+        "validation, rename and sidecar; llama-quantize does no fsync. Fresh worker: the "
+        "same job spawning its worker process on the clock (the CLI's single `quantdesk "
+        "quantize`): Python's start and loading llama.cpp cost about 0.12 s. Control: "
+        "llama-quantize against a second run of itself in the same rounds, the noise of one "
+        "ratio here. CPU-time ratio: the same for the user + system CPU seconds of the "
+        "quantizing process (a spare's start-up included), less sensitive to other load on "
+        "the machine. Single runs of the ~2 s Q8_0 case vary by +-20% on this shared "
+        "machine, so its ratio moves by a few points between invocations.",
         "",
     ]
     _write_section(

@@ -54,6 +54,7 @@ class QuantizeLauncher:
         self.keep_spare = keep_spare
         self._lock = threading.Lock()
         self._spare: Launched | None = None
+        self._spare_ready = False  # its "ready" was read (by wait_ready)
         self._closed = False
 
     def launch(self) -> Launched:
@@ -61,6 +62,7 @@ class QuantizeLauncher:
         either is ahead of a new process), else a new process."""
         with self._lock:
             spare, self._spare = self._spare, None
+            self._spare_ready = False
         if spare is not None:
             if spare[0].is_alive():
                 return spare
@@ -74,7 +76,7 @@ class QuantizeLauncher:
             if not self.keep_spare or self._closed or self._spare is not None:
                 return
             try:
-                self._spare = spawn_worker()
+                self._spare, self._spare_ready = spawn_worker(), False
             except (OSError, RuntimeError):
                 log.warning("could not start a spare quantize worker", exc_info=True)
 
@@ -89,12 +91,15 @@ class QuantizeLauncher:
             spare = self._spare
             if spare is None:
                 return False
+            if self._spare_ready:
+                return spare[0].is_alive()
             _process, conn = spare
             try:
                 # Its first message; a job taking the spare later skips the missing "ready".
-                return bool(conn.poll(timeout)) and conn.recv() == ("ready",)
+                self._spare_ready = bool(conn.poll(timeout)) and conn.recv() == ("ready",)
             except (EOFError, OSError):
                 return False
+            return self._spare_ready
 
     @property
     def spare_pid(self) -> int | None:

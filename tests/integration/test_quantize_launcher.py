@@ -63,6 +63,7 @@ def test_a_spare_does_the_job_like_a_fresh_worker(
     spare_pid = launcher.spare_pid
     assert spare_pid is not None
     assert launcher.wait_ready()
+    assert launcher.wait_ready(0.1)  # asked again: still ready, without another message
     warm = QuantizeJob(source, tmp_path / "warm.gguf", "Q8_0", threads=2, launcher=launcher)
     warm.start()
     assert warm._process.pid == spare_pid  # the job really ran on the spare
