@@ -76,6 +76,9 @@ class Sample:
     prompt_tps: float | None  # None: not measured in this comparison
     gen_tps: float
     threads: int = 0  # generation threads at the end of the reply (engine) or -t (llama-bench)
+    # llama_decode alone, without sampling or streaming (llama-bench measures only this)
+    prompt_decode: float | None = None
+    gen_decode: float = 0.0
 
 
 # --- the machine -------------------------------------------------------------------------------
@@ -124,7 +127,8 @@ def llama_bench(binary: Path, model: Path, *, threads: int | None, n_prompt: int
     rows = json.loads(out)
     pp = next((r["avg_ts"] for r in rows if r["n_prompt"] and not r["n_gen"]), None)
     tg = next(r for r in rows if r["n_gen"] and not r["n_prompt"])
-    return Sample(pp, float(tg["avg_ts"]), int(tg["n_threads"]))
+    gen = float(tg["avg_ts"])
+    return Sample(pp, gen, int(tg["n_threads"]), pp, gen)
 
 
 def llama_bench_threads(binary: Path, model: Path) -> int:
@@ -177,16 +181,19 @@ def engine_sample(
         loaded = sw.result(sw.worker.load(settings), 600)
         assert isinstance(loaded, Loaded), loaded
         _timed_generate(sw, texts.make(1000 + index, 64), 4)  # warm-up: page faults, pools
-        prompt_tps = None
+        prompt_tps = prompt_decode = None
         if prompt:
             start, times, done = _timed_generate(sw, texts.make(index, N_PROMPT + 1), 1)
             # BOS is reused from the warm-up's KV cache: N_PROMPT tokens are evaluated.
             prompt_tps = (done.stats.prompt_tokens - 1) / (times[0] - start)
+            prompt_decode = done.stats.prompt_decode_tps
         _, times, done = _timed_generate(sw, f"{WORDS[index % len(WORDS)]} {index}", N_GEN)
         if len(times) < N_GEN // 2:
             raise RuntimeError(f"only {len(times)} tokens generated (end of generation)")
         gen_tps = (len(times) - 1) / (times[-1] - times[0])
-        sample = Sample(prompt_tps, gen_tps, done.stats.threads)
+        sample = Sample(
+            prompt_tps, gen_tps, done.stats.threads, prompt_decode, done.stats.gen_decode_tps
+        )
         return sample, (loaded.info.n_threads, loaded.info.n_threads_batch)
 
 
@@ -241,13 +248,15 @@ class Comparison:
             f"{self.load[0]:.1f} / {self.load[1]:.1f}",
             f"{self.a_label} vs {self.b_label}",
             f"{med(self.a, 'gen_tps'):.1f} / {med(self.b, 'gen_tps'):.1f}",
-            f"**{ratio(self.a, self.b, 'gen_tps'):.3f}**",
+            f"{ratio(self.a, self.b, 'gen_tps'):.3f}",
+            f"**{ratio(self.a, self.b, 'gen_decode'):.3f}**",
             "/".join(str(s.threads) for s in self.a),
         ]
         if with_prompt:
             cells += [
                 f"{med(self.a, 'prompt_tps'):.0f} / {med(self.b, 'prompt_tps'):.0f}",
-                f"**{ratio(self.a, self.b, 'prompt_tps'):.3f}**",
+                f"{ratio(self.a, self.b, 'prompt_tps'):.3f}",
+                f"**{ratio(self.a, self.b, 'prompt_decode'):.3f}**",
             ]
         return "| " + " | ".join(cells) + " |"
 
@@ -342,13 +351,18 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
         "rule), timed in the app process as tokens arrive. "
         f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
         f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
-        f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt. 'threads': the "
+        f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt. 'Decode only': "
+        "QuantDesk's llama_decode time alone (the worker times it), without sampling, the "
+        "per-token probabilities and streaming to the app, which is all llama-bench measures "
+        "(it decodes without sampling): this compares the load settings, the ratios before it "
+        "the whole path a user sees. 'threads': the "
         "generation thread count QuantDesk's tuner ended each round's reply with. '+1 busy "
         "process': one extra CPU-bound process for the whole comparison.",
         "",
         "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
-        "| threads | prompt tok/s A / B | prompt ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| gen ratio, decode only | threads | prompt tok/s A / B | prompt ratio "
+        "| prompt ratio, decode only |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(c.row(True) for part in ("defaults", "busy") for c in by_part.get(part, [])),
         "",
     ]

@@ -234,6 +234,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "gen_tokens": s.generated_tokens,
         "prompt_tps": round(s.prompt_tps, 2),
         "gen_tps": round(s.gen_tps, 2),
+        # llama_decode alone (no sampling, no streaming), as llama-bench counts
+        "prompt_decode_tps": round(s.prompt_decode_tps, 2),
+        "gen_decode_tps": round(s.gen_decode_tps, 2),
         "ttft_s": round(s.ttft_s, 4),
         "peak_rss": s.peak_rss_bytes,
     }
@@ -247,6 +250,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"{info.path}: {info.n_threads} threads ({info.n_threads_batch} for prompts)")
     print(f"Prompt      {s.prompt_tokens:>5} tokens  {s.prompt_tps:8.1f} tokens/s")
     print(f"Generation  {s.generated_tokens:>5} tokens  {s.gen_tps:8.1f} tokens/s")
+    print(
+        f"Decode only {s.prompt_decode_tps:8.1f} prompt / {s.gen_decode_tps:.1f} generation "
+        "tokens/s (without sampling, as llama-bench counts)"
+    )
     print(f"First token {s.ttft_s * 1000:8.0f} ms")
     print(f"Peak memory {human_bytes(s.peak_rss_bytes):>10}")
     return 0

@@ -15,6 +15,7 @@ from cli_helpers import assert_one_line_error
 
 from desktop_app.core.engine.client import SyncWorker
 from desktop_app.core.engine.protocol import SAMPLING_PRESETS, ChatMessage, Done, LoadSettings
+from desktop_app.core.hardware import default_threads
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,11 @@ def test_bench_json(tiny_models: dict[str, Path], app_home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # nothing but JSON on stdout
     assert data["prompt_tps"] > 0 and data["gen_tps"] > 0
+    # Decode alone leaves out sampling and streaming, so it is never slower.
+    assert data["prompt_decode_tps"] >= data["prompt_tps"] * 0.99
+    if data["gen_tokens"] > 1:
+        assert data["gen_decode_tps"] >= data["gen_tps"] * 0.99
+    assert data["threads_auto"] is (default_threads() > 1) and data["gen_threads"] >= 1
     assert 0 < data["ttft_s"] < 30
     assert data["peak_rss"] > 10 * 2**20
     assert 60 <= data["prompt_tokens"] <= 68

@@ -191,7 +191,7 @@ def generate(
     parts: list[str] = []
     n_generated = 0
     finish = "length"
-    t_first = t_last = prompt_seconds = 0.0
+    t_first = t_last = prompt_seconds = prompt_decode = 0.0
     prompt_evaluated = 0
 
     if limit <= 0:
@@ -200,6 +200,7 @@ def generate(
     if threads is not None:
         threads.apply(threads.tuner.current)
     evaluated_before = llm.tokens_evaluated
+    decode_before, steps_before, step_before = llm.decode_seconds, llm.steps, llm.step_seconds
     started = time.perf_counter()
     stream = llm.generate(
         tokens,
@@ -217,6 +218,7 @@ def generate(
                 t_first = now
                 prompt_seconds = now - started
                 prompt_evaluated = llm.tokens_evaluated - evaluated_before
+                prompt_decode = llm.decode_seconds - decode_before
             elif threads is not None:
                 threads.apply(threads.tuner.record(now - t_last))
             t_last = now
@@ -264,9 +266,15 @@ def generate(
         dropped_messages=run.dropped_messages,
         peak_rss_bytes=peak_rss(),
         threads=threads.tuner.current if threads is not None else _fixed_threads(llm),
+        prompt_decode_tps=_rate(prompt_evaluated, prompt_decode),
+        gen_decode_tps=_rate(llm.steps - steps_before, llm.step_seconds - step_before),
     )
     return "".join(parts), stats
 
 
 def _fixed_threads(llm: Any) -> int:
     return int(getattr(llm, "n_threads", 0) or 0)
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if count > 0 and seconds > 0 else 0.0

@@ -10,13 +10,16 @@
   where the engine checks for a cancel between tokens anyway.
 
 ``tokens_evaluated`` counts tokens really decoded (``Llama.generate`` reuses a cached prefix), so
-prompt speed is measured on the work done.
+prompt speed is measured on the work done. ``decode_seconds`` (batches of several tokens) and
+``step_seconds`` with ``steps`` (one-token generation steps) time llama_decode alone, without
+sampling or streaming: what llama-bench measures, for comparing load settings with it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +53,9 @@ def engine_llama_class() -> Any:
             self._abort_installed = False
             self.abort_check: Callable[[], bool] | None = None
             self.tokens_evaluated = 0
+            self.decode_seconds = 0.0  # multi-token batches (prompts)
+            self.step_seconds = 0.0  # one-token generation steps
+            self.steps = 0
             super().__init__(*args, **kwargs)
 
         @property
@@ -75,7 +81,14 @@ def engine_llama_class() -> Any:
                 callback = self._abort_cb if want_abort else self._no_abort_cb
                 lc.llama_set_abort_callback(self.ctx, callback, None)
                 self._abort_installed = want_abort
+            started = time.perf_counter()
             super().eval(tokens)
+            elapsed = time.perf_counter() - started
             self.tokens_evaluated += len(tokens)
+            if len(tokens) == 1:
+                self.step_seconds += elapsed
+                self.steps += 1
+            else:
+                self.decode_seconds += elapsed
 
     return EngineLlama

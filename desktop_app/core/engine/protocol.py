@@ -258,6 +258,10 @@ class GenerationStats:
     dropped_messages: int = 0  # oldest turns left out to fit the context
     peak_rss_bytes: int = 0  # the worker's peak RSS so far (0 where the OS does not say)
     threads: int = 0  # generation threads at the end of the reply (the tuner's choice if auto)
+    # llama_decode alone, without sampling and streaming (how llama-bench counts): prompt
+    # tokens evaluated / their decode time, generation steps / their decode time.
+    prompt_decode_tps: float = 0.0
+    gen_decode_tps: float = 0.0
 
 
 @dataclass(frozen=True)
