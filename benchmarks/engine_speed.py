@@ -105,7 +105,7 @@ def run_direct(llm: Any, text: str) -> Sample:
 
 
 def direct_llama(path: Path, **kwargs: Any) -> Any:
-    lc = llama_backend.llama()  # OMP_WAIT_POLICY and log routing, as in the worker
+    lc = llama_backend.llama()  # log routing, as in the worker
     with contextlib.redirect_stderr(io.StringIO()):  # verbose=True prints metadata
         llm = lc.Llama(str(path), verbose=True, **kwargs)
     llm.verbose = False  # only silences Python prints from now on (no fd redirection)

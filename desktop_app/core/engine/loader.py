@@ -110,7 +110,7 @@ def load_model(
     threads = resolve_threads(settings)
     n_threads, n_threads_batch = threads.n_threads, threads.n_threads_batch
 
-    lc = llama_backend.llama()  # before Llama(): sets OMP_WAIT_POLICY and routes the log
+    lc = llama_backend.llama()  # before Llama(): routes llama.cpp's log into logging
     started = time.perf_counter()
     try:
         llm = engine_llama_class()(
