@@ -163,7 +163,8 @@ def _write_section(results: Path, heading: str, text: str) -> None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
         end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + (old[end + 1 :] if end != -1 else "")
+        # One blank line between this section and the next.
+        new = old[:start] + text.rstrip("\n") + "\n\n" + (old[end + 1 :] if end != -1 else "")
     results.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
