@@ -9,20 +9,22 @@ the realistic-shape F16 and Q4_K_M files, in two conditions:
 
 1. ``defaults``: the machine as it is;
 2. ``busy``: with one extra CPU-bound process for the whole comparison (another program
-   keeping a core busy), where spinning OpenMP threads on every core collapse.
+   keeping a core busy), where spinning OpenMP threads on every core collapse;
+3. ``control`` (on request): llama-bench against itself, the noise floor of such a ratio here
+   (its own section in RESULTS.md).
 
 The engine is timed in this process as Token events arrive, like the app sees them: prompt
 speed = evaluated prompt tokens / time to the first token of a 512-token prompt; generation
 speed = tokens after the first / time from the first to the last of 128 tokens after a short
 prompt (llama-bench's tg128 also starts from an almost empty context). Every engine sample is a
 fresh worker (spawned, model loaded, a 4-token warm-up reply), as every llama-bench run is a
-fresh process with its warm-up; the thread count the tuner ended each reply with is reported.
+fresh process with its warm-up; the thread count the tuner settled on in each reply is reported.
 The machine is shared: the background CPU use of other processes is sampled from /proc/stat
 before each comparison and reported with the load average.
 
 Usage:
     python benchmarks/engine_vs_llama_bench.py [--quants F16,Q4_K_M] [--rounds 6]
-        [--parts defaults,busy] [--no-write]
+        [--parts defaults,busy,control] [--no-write]
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from desktop_app.core.hardware import default_threads, read_machine_info  # noqa
 N_PROMPT = 512
 N_GEN = 128
 HEADING = "## Engine vs llama-bench: QuantDesk's default load settings"
+CONTROL_HEADING = "## Engine vs llama-bench: noise control"
 GREEDY = SAMPLING_PRESETS["Precise"]
 WORDS = "apple river stone cloud forest candle mirror garden violin harbor lantern meadow".split()
 FILLER = (
@@ -298,11 +301,15 @@ def bench_model(
         return llama_bench(bench, model, threads=None, n_prompt=N_PROMPT)
 
     labels = ("QuantDesk", "llama-bench")
-    return [
+    out = [
         compare(part, quant, part == "busy", labels, worker, bench_run, rounds)
         for part in ("defaults", "busy")
         if part in parts
     ]
+    if "control" in parts:  # two identical llama-bench runs: this machine's noise floor
+        pair = ("llama-bench", "llama-bench")
+        out.append(compare("control", quant, False, pair, bench_run, bench_run, rounds))
+    return out
 
 
 def run(args: argparse.Namespace) -> tuple[list[Comparison], dict[str, Any]]:
@@ -356,7 +363,7 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
         "per-token probabilities and streaming to the app, which is all llama-bench measures "
         "(it decodes without sampling): this compares the load settings, the ratios before it "
         "the whole path a user sees. 'threads': the "
-        "generation thread count QuantDesk's tuner ended each round's reply with. '+1 busy "
+        "generation thread count QuantDesk's tuner settled on in each round's reply. '+1 busy "
         "process': one extra CPU-bound process for the whole comparison.",
         "",
         "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
@@ -373,7 +380,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quants", default="F16,Q4_K_M")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--parts", default="defaults,busy")
+    parser.add_argument("--parts", default="defaults,busy", help="also: control")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -384,11 +391,40 @@ def main() -> int:
     comparisons, facts = run(args)
     load = f"{load0:.2f} / {os.getloadavg()[0]:.2f}"
     print(f"done in {time.monotonic() - started:.0f} s")
-    text = report(comparisons, facts, args.rounds, load)
-    print(text)
-    if not args.no_write:
-        _write_section(Path(args.results), HEADING, text)
+    main_parts = [c for c in comparisons if c.part != "control"]
+    controls = [c for c in comparisons if c.part == "control"]
+    if main_parts:
+        text = report(main_parts, facts, args.rounds, load)
+        print(text)
+        if not args.no_write:
+            _write_section(Path(args.results), HEADING, text)
+    if controls:
+        text = control_report(controls, args.rounds, load)
+        print(text)
+        if not args.no_write:
+            _write_section(Path(args.results), CONTROL_HEADING, text)
     return 0
+
+
+def control_report(comparisons: list[Comparison], rounds: int, load: str) -> str:
+    return "\n".join(
+        [
+            f"{CONTROL_HEADING} ({dt.date.today().isoformat()})",
+            "",
+            "How far two identical llama-bench runs drift apart on this machine, measured as "
+            "the comparison above is (same rounds, interleaving and medians of per-round "
+            f"ratios; {rounds} rounds; load average at start / end {load}). A QuantDesk ratio "
+            "this close to 1 cannot be told from parity here. Command: `python "
+            "benchmarks/engine_vs_llama_bench.py --parts control`.",
+            "",
+            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
+            "| gen ratio, decode only | threads | prompt tok/s A / B | prompt ratio "
+            "| prompt ratio, decode only |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *(c.row(True) for c in comparisons),
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def main() -> int:
     stats = done.stats
     print(
         f"{len(lateness)} probe ticks over {stats.generated_tokens} tokens "
-        f"({stats.gen_tps:.1f} tok/s, {stats.threads} generation threads at the end, "
+        f"({stats.gen_tps:.1f} tok/s, settled on {stats.threads} generation threads, "
         f"automatic): lateness p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
         f"max {worst:.1f} ms"
     )
@@ -118,7 +118,7 @@ def main() -> int:
                 f"cores, {platform.system()} {platform.release()}. "
                 f"Model: `{Path(args.model).name}`, "
                 f"Chat page offscreen, greedy reply of {stats.generated_tokens} tokens at "
-                f"{stats.gen_tps:.1f} tok/s (threads automatic: the tuner ended the reply with "
+                f"{stats.gen_tps:.1f} tok/s (threads automatic: the tuner settled on "
                 f"{stats.threads}). Probe: a {PROBE_MS} ms QTimer; lateness = gap - "
                 f"{PROBE_MS} ms. Command: `python benchmarks/gui_stall.py`.",
                 "",

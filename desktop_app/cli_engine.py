@@ -245,7 +245,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     if info.threads_auto:
-        print(f"{info.path}: threads auto, generated with {s.threads} at the end")
+        print(f"{info.path}: threads auto, settled on {s.threads} for generation")
     else:
         print(f"{info.path}: {info.n_threads} threads ({info.n_threads_batch} for prompts)")
     print(f"Prompt      {s.prompt_tokens:>5} tokens  {s.prompt_tps:8.1f} tokens/s")

@@ -265,7 +265,7 @@ def generate(
         finish_reason=finish,
         dropped_messages=run.dropped_messages,
         peak_rss_bytes=peak_rss(),
-        threads=threads.tuner.current if threads is not None else _fixed_threads(llm),
+        threads=threads.tuner.best if threads is not None else _fixed_threads(llm),
         prompt_decode_tps=_rate(prompt_evaluated, prompt_decode),
         gen_decode_tps=_rate(llm.steps - steps_before, llm.step_seconds - step_before),
     )

@@ -257,7 +257,7 @@ class GenerationStats:
     finish_reason: str  # "stop" (EOG or stop string), "length", "cancelled"
     dropped_messages: int = 0  # oldest turns left out to fit the context
     peak_rss_bytes: int = 0  # the worker's peak RSS so far (0 where the OS does not say)
-    threads: int = 0  # generation threads at the end of the reply (the tuner's choice if auto)
+    threads: int = 0  # generation threads (with automatic threads: the count the tuner chose)
     # llama_decode alone, without sampling and streaming (how llama-bench counts): prompt
     # tokens evaluated / their decode time, generation steps / their decode time.
     prompt_decode_tps: float = 0.0
