@@ -26,7 +26,9 @@ def add_library_commands(sub: Any) -> None:
     p.add_argument("--folder", action="append", help="also scan this folder (repeatable)")
     p.add_argument("--json", action="store_true")
 
-    p = add_command(sub, "rm", cmd_rm, "delete a model file from QuantDesk's own models folder")
+    p = add_command(
+        sub, "rm", cmd_rm, "delete a model file from QuantDesk's own models folder (Settings)"
+    )
     p.add_argument("path")
 
 
@@ -54,14 +56,27 @@ def _variant_json(family: ModelFamily, variant: Variant) -> dict[str, Any]:
     }
 
 
+def _folders_in_effect() -> tuple[Path, list[Path]]:
+    """QuantDesk's own models folder and the folders the user added, as the app reads them
+    from Settings (the first models folder is where QuantDesk writes, and the only one it
+    deletes from)."""
+    from desktop_app.core.paths import AppPaths
+    from desktop_app.core.settings import load_settings, models_folders
+
+    paths = AppPaths.default()
+    folders = models_folders(load_settings(paths).settings, paths.models)
+    return folders[0], list(folders[1:])
+
+
 def _scan(folders: list[str]) -> LibrarySnapshot:
     from desktop_app.core.library.index import CACHE_FILE_NAME, LibraryIndex
     from desktop_app.core.library.sources import default_sources
     from desktop_app.core.paths import AppPaths
 
-    paths = AppPaths.default()
-    sources = default_sources([paths.models], folders=[Path(f) for f in folders])
-    return LibraryIndex(paths.cache / CACHE_FILE_NAME).scan(sources)
+    own, added = _folders_in_effect()
+    extra = [Path(f) for f in folders]
+    sources = default_sources([own], folders=[*added, *(f for f in extra if f not in added)])
+    return LibraryIndex(AppPaths.default().cache / CACHE_FILE_NAME).scan(sources)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -109,9 +124,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     from desktop_app.core.library.manage import delete_model
-    from desktop_app.core.paths import AppPaths
 
-    result = delete_model(Path(args.path), [AppPaths.default().models])
+    own, _added = _folders_in_effect()
+    result = delete_model(Path(args.path), [own])
     if result.links_only:
         targets = ", ".join(str(p) for p in result.kept)
         print(f"removed the link {args.path}; the file it points to was left alone: {targets}")

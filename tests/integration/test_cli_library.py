@@ -153,6 +153,32 @@ def test_list_extra_folder_and_empty(tmp_path: Path, app_home: Path, tiny_gguf: 
     assert model["source"] == "folder" and not model["own"]
 
 
+def test_list_and_rm_follow_the_models_folders_in_settings(
+    tmp_path: Path, app_home: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop_app.core.paths import AppPaths
+    from desktop_app.core.settings import Settings, save_settings
+
+    first, added = tmp_path / "first", tmp_path / "added"
+    for folder in (first, added):
+        folder.mkdir()
+        shutil.copyfile(tiny_gguf, folder / f"{folder.name}-F16.gguf")
+    monkeypatch.setenv("QUANTDESK_HOME", str(app_home))  # the settings the CLI will read
+    save_settings(AppPaths.default().ensure(), Settings(models_folders=(str(first), str(added))))
+    nobody = {"home": tmp_path / "nobody", "hub": tmp_path / "no-hub"}
+    models = json.loads(run_cli(nobody, app_home, "list", "--json").stdout)["models"]
+    found = {Path(m["path"]).name: m for m in models}
+    # The first folder is QuantDesk's own (where it writes), the second one the user added.
+    assert found["first-F16.gguf"]["own"] and found["first-F16.gguf"]["source"] == "quantdesk"
+    assert not found["added-F16.gguf"]["own"] and found["added-F16.gguf"]["source"] == "folder"
+    proc = run_cli(nobody, app_home, "rm", str(first / "first-F16.gguf"))
+    assert proc.returncode == 0, proc.stderr
+    assert not (first / "first-F16.gguf").exists()
+    proc = run_cli(nobody, app_home, "rm", str(added / "added-F16.gguf"))
+    assert_one_line_error(proc)
+    assert (added / "added-F16.gguf").exists()
+
+
 def test_rm_own_file(machine: dict[str, Path], app_home: Path) -> None:
     target = machine["own_q4"]
     proc = run_cli(machine, app_home, "rm", str(target))
