@@ -66,6 +66,12 @@ N_PROMPT = 512
 N_GEN = 128
 HEADING = "## Engine vs llama-bench: QuantDesk's default load settings"
 CONTROL_HEADING = "## Engine vs llama-bench: noise control"
+TABLE_HEAD = (  # the columns of Comparison.row(True)
+    "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
+    "| gen ratio, decode only | threads | prompt tok/s A / B | prompt ratio "
+    "| prompt ratio, decode only |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+)
 GREEDY = SAMPLING_PRESETS["Precise"]
 WORDS = "apple river stone cloud forest candle mirror garden violin harbor lantern meadow".split()
 FILLER = (
@@ -368,10 +374,7 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
         "generation thread count QuantDesk's tuner settled on in each round's reply. '+1 busy "
         "process': one extra CPU-bound process for the whole comparison.",
         "",
-        "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
-        "| gen ratio, decode only | threads | prompt tok/s A / B | prompt ratio "
-        "| prompt ratio, decode only |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *TABLE_HEAD,
         *(c.row(True) for part in ("defaults", "busy") for c in by_part.get(part, [])),
         "",
     ]
@@ -419,10 +422,7 @@ def control_report(comparisons: list[Comparison], rounds: int, load: str) -> str
             "this close to 1 cannot be told from parity here. Command: `python "
             "benchmarks/engine_vs_llama_bench.py --parts control`.",
             "",
-            "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
-            "| gen ratio, decode only | threads | prompt tok/s A / B | prompt ratio "
-            "| prompt ratio, decode only |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *TABLE_HEAD,
             *(c.row(True) for c in comparisons),
             "",
         ]
