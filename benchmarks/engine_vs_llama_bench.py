@@ -417,7 +417,8 @@ def control_report(comparisons: list[Comparison], rounds: int, load: str) -> str
             f"{CONTROL_HEADING} ({dt.date.today().isoformat()})",
             "",
             "How far two identical llama-bench runs drift apart on this machine, measured as "
-            "the comparison above is (same rounds, interleaving and medians of per-round "
+            '"Engine vs llama-bench: QuantDesk\'s default load settings" is (same rounds, '
+            "interleaving and medians of per-round "
             f"ratios; {rounds} rounds; load average at start / end {load}). A QuantDesk ratio "
             "this close to 1 cannot be told from parity here. Command: `python "
             "benchmarks/engine_vs_llama_bench.py --parts control`.",
