@@ -60,7 +60,7 @@ from desktop_app.core.engine.protocol import (  # noqa: E402
     LoadSettings,
     Token,
 )
-from desktop_app.core.hardware import default_threads, read_machine_info  # noqa: E402
+from desktop_app.core.hardware import read_machine_info  # noqa: E402
 
 N_PROMPT = 512
 N_GEN = 128
@@ -325,7 +325,6 @@ def run(args: argparse.Namespace) -> tuple[list[Comparison], dict[str, Any]]:
     models = ensure_models("realistic", args.quants.split(","))
     facts: dict[str, Any] = {
         "bench_threads": llama_bench_threads(bench, next(iter(models.values()))),
-        "default_threads": default_threads(),
     }
     comparisons: list[Comparison] = []
     for quant, model in models.items():

@@ -62,12 +62,11 @@ def resolve_threads(settings: LoadSettings) -> ThreadChoice:
     does (Llama's own default, half the cores, loses 20-30%: performance.md), and let the
     worker's ThreadTuner move generation between that and one core fewer, which wins 2.5x while
     another process keeps a core busy (benchmarks/RESULTS.md). A count the user set is kept."""
-    physical = int(psutil.cpu_count(logical=False) or psutil.cpu_count() or 1)
+    cores = default_threads()  # the physical cores
     if settings.n_threads is None and settings.n_threads_batch is None:
-        cores = default_threads()
         return ThreadChoice(cores, cores, tuple(dict.fromkeys((cores, max(1, cores - 1)))))
-    n_threads = max(1, settings.n_threads or default_threads())
-    n_threads_batch = max(1, settings.n_threads_batch or physical)
+    n_threads = max(1, settings.n_threads or cores)
+    n_threads_batch = max(1, settings.n_threads_batch or cores)
     return ThreadChoice(n_threads, n_threads_batch, (n_threads,))
 
 
