@@ -58,6 +58,7 @@ from desktop_app.core.engine.protocol import (  # noqa: E402
     Done,
     Loaded,
     LoadSettings,
+    ModelInfo,
     Token,
 )
 from desktop_app.core.hardware import read_machine_info  # noqa: E402
@@ -184,7 +185,7 @@ def _timed_generate(sw: SyncWorker, text: str, max_tokens: int) -> tuple[float, 
 
 def engine_sample(
     model: Path, settings: LoadSettings, texts: PromptTexts, index: int, *, prompt: bool
-) -> tuple[Sample, tuple[int, int]]:
+) -> tuple[Sample, ModelInfo]:
     """A fresh worker: load, warm up, then (optionally) a 512-token prompt and 128 tokens."""
     with SyncWorker(name="bench-worker") as sw:
         loaded = sw.result(sw.worker.load(settings), 600)
@@ -203,7 +204,7 @@ def engine_sample(
         sample = Sample(
             prompt_tps, gen_tps, done.stats.threads, prompt_decode, done.stats.gen_decode_tps
         )
-        return sample, (loaded.info.n_threads, loaded.info.n_threads_batch)
+        return sample, loaded.info
 
 
 # --- comparisons -------------------------------------------------------------------------------
@@ -299,8 +300,8 @@ def bench_model(
     defaults = LoadSettings(str(model))
 
     def worker(i: int) -> Sample:
-        result, threads = engine_sample(model, defaults, texts, i, prompt=True)
-        facts[f"threads-{quant}"] = threads
+        result, info = engine_sample(model, defaults, texts, i, prompt=True)
+        facts[f"threads-{quant}"] = (info.n_threads, info.n_threads_batch)
         return result
 
     def bench_run(_i: int) -> Sample:
@@ -361,8 +362,8 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
     lines += [
         "QuantDesk: the engine through its worker process, `LoadSettings(path)` as the app "
         f"loads a model (threads gen/prompt at load: {threads}, generation then tuned; flash "
-        "attention on; n_batch = n_ubatch = 512; KV f16; n_ctx 4096; mmap by the engine's "
-        "rule), timed in the app process as tokens arrive. "
+        "attention on; n_batch = n_ubatch = 512; KV f16; n_ctx 4096; no mmap and huge pages, "
+        "the engine's defaults), timed in the app process as tokens arrive. "
         f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
         f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
         f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt. 'Decode only': "

@@ -2,8 +2,9 @@
 
 For each model file and context length, a fresh process loads the model the way QuantDesk's
 engine does (flash attention on, n_batch = n_ubatch = 512, mmap chosen by the same rule as the
-estimate), evaluates a prompt of one full batch, and reports its peak RSS (ru_maxrss, which
-counts mapped file pages and anonymous memory alike). The estimate comes from the header only.
+estimate, malloc on huge pages as in a model worker), evaluates a prompt of one full batch, and
+reports its peak RSS (ru_maxrss, which counts mapped file pages and anonymous memory alike).
+The estimate comes from the header only.
 
 Usage:
     python benchmarks/fit_accuracy.py [--shape realistic] [--ctx 512,2048,8192]
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from desktop_app.core.engine.huge_pages import enable_for_workers  # noqa: E402
 from desktop_app.core.fit import LoadPlan, estimate_memory  # noqa: E402
 from desktop_app.core.hardware import read_machine_info  # noqa: E402
 from desktop_app.core.model_facts import read_model_facts  # noqa: E402
@@ -37,8 +39,7 @@ PROMPT_TOKENS = 512
 
 # Runs in a child process so each measurement starts from a clean address space.
 _CHILD = r"""
-import json, os, resource, sys
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import json, resource, sys
 import llama_cpp
 path = sys.argv[1]
 n_ctx, n_prompt, threads = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
@@ -74,6 +75,8 @@ def ensure_models(shape: str, quants: list[str]) -> dict[str, Path]:
 
 def measure(path: Path, n_ctx: int, use_mmap: bool, threads: int) -> int:
     n_prompt = min(PROMPT_TOKENS, n_ctx - 16)
+    env = dict(os.environ)
+    enable_for_workers(env)  # the environment a model worker starts with
     out = subprocess.run(
         [
             sys.executable,
@@ -88,6 +91,7 @@ def measure(path: Path, n_ctx: int, use_mmap: bool, threads: int) -> int:
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     return int(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss"])
 
@@ -139,7 +143,8 @@ def main() -> int:
         f"{machine.total_ram / 2**30:.1f} GiB RAM, {platform.system()} {platform.release()}; "
         f"llama.cpp CPU features: {' '.join(machine.cpu_features)}.",
         f"Model: random-weight Llama `{args.shape}` shape; prompt of {PROMPT_TOKENS} tokens "
-        "(one full batch), flash attention on, n_batch = n_ubatch = 512, the engine's mmap rule. "
+        "(one full batch), flash attention on, n_batch = n_ubatch = 512, the engine's mmap rule "
+        "(off unless asked; on as well at n_ctx 2048) and its huge-page setting. "
         "Command: `python benchmarks/fit_accuracy.py`.",
         "",
         "| quant | file MiB | n_ctx | mmap | estimate MiB | peak RSS MiB | error |",
@@ -169,5 +174,4 @@ def _write_section(results: Path, heading: str, text: str) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sys.exit(main())

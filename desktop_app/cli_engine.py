@@ -239,6 +239,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "gen_decode_tps": round(s.gen_decode_tps, 2),
         "ttft_s": round(s.ttft_s, 4),
         "peak_rss": s.peak_rss_bytes,
+        "use_mmap": info.use_mmap,
+        "huge_page_bytes": info.huge_page_bytes,  # after the load
     }
     if args.json:
         json.dump(result, sys.stdout, indent=2)
@@ -256,4 +258,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     print(f"First token {s.ttft_s * 1000:8.0f} ms")
     print(f"Peak memory {human_bytes(s.peak_rss_bytes):>10}")
+    where = "the file mapped" if info.use_mmap else "the worker's own memory"
+    print(f"Weights in  {where}, {human_bytes(info.huge_page_bytes)} on huge pages")
     return 0

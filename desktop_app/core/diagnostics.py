@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from desktop_app import __version__
 from desktop_app.core.app_log import LOG_FILE_NAME, tail
+from desktop_app.core.engine.huge_pages import thp_mode
 from desktop_app.core.hardware import default_threads, read_machine_info
 from desktop_app.core.hf_token import SecretFilter, read_token, redact
 from desktop_app.core.paths import AppPaths
@@ -102,6 +103,8 @@ def gather(
         ("Swap total", str(machine.swap_total)),
         ("Disk free", f"{machine.disk_free} at {machine.disk_path}"),
         ("Threads", f"{threads} ({'auto' if settings.threads is None else 'set'})"),
+        # Whether the workers' huge-page tunable can take effect (it does under "madvise").
+        ("Transparent huge pages", thp_mode() or "not available"),
     ]
     stored = json.dumps(settings_to_json(settings), ensure_ascii=False, sort_keys=True)
     folders = [

@@ -3,12 +3,15 @@
 The estimate describes how QuantDesk's engine loads models (see ``LoadPlan``), term by term,
 because memory is not "file size plus KV cache":
 
-* weights: every tensor's bytes. With mmap they are file-backed pages (RssFile), without mmap
-  anonymous memory; llama.cpp prefetches the whole mapping, so RSS counts them either way.
+* weights: every tensor's bytes. The engine loads them without mmap, into anonymous memory
+  (on huge pages: engine/huge_pages.py); generation reads them 4-11% faster there than through
+  a file mapping (benchmarks/RESULTS.md, "Worker memory"). With mmap, when the user asks for it,
+  they are file-backed pages (RssFile); llama.cpp prefetches the whole mapping, so RSS counts
+  them either way.
 * repack: llama.cpp's CPU backend copies Q4_0 / Q4_K / IQ4_NL matmul weights (Q2_K as well when
   built for AVX-512) into interleaved anonymous buffers. With mmap the mapped original stays
   resident too, so those bytes count twice; without mmap they are loaded straight into the
-  repacked buffer. That is why the engine turns mmap off for files that hold such tensors.
+  repacked buffer.
 * kv_cache: n_ctx padded to 256, per layer K and V rows at the chosen cache type.
 * compute: the part of llama.cpp's compute buffer a full prompt batch really touches, plus the
   attention scratch without flash attention.
@@ -60,13 +63,11 @@ class LoadPlan:
     flash_attn: bool = True
     n_batch: int = 512
     n_ubatch: int = 512
-    # None = the engine's default: mmap unless the file has tensors llama.cpp repacks.
+    # None = the engine's default: no mmap (faster generation, no repacked copy held twice).
     use_mmap: bool | None = None
 
-    def resolved_mmap(self, repack_bytes: int) -> bool:
-        if self.use_mmap is not None:
-            return self.use_mmap
-        return repack_bytes == 0
+    def resolved_mmap(self) -> bool:
+        return bool(self.use_mmap)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def estimate_memory(
     facts: ModelFacts, plan: LoadPlan, cpu_features: Iterable[str] = ("AVX2",)
 ) -> MemoryEstimate:
     repack_all = repack_bytes(facts, repack_types(cpu_features))
-    use_mmap = plan.resolved_mmap(repack_all)
+    use_mmap = plan.resolved_mmap()
     return MemoryEstimate(
         weights=facts.weights_bytes,
         repack=repack_all if use_mmap else 0,
@@ -267,7 +268,7 @@ def estimate_as_quant(
     reserve: int = DEFAULT_RESERVE,
 ) -> FitEstimate:
     """The same model re-quantized to a file type of ``bits_per_weight`` (nominal): what would it
-    cost? Repacked types load without mmap (the engine's rule), so no repack term appears."""
+    cost? The engine loads without mmap by default, so no repack term appears."""
     weights = int(facts.parameter_count * bits_per_weight / 8)
     memory = MemoryEstimate(
         weights=weights,
@@ -277,6 +278,6 @@ def estimate_as_quant(
         overhead=RUNTIME_OVERHEAD,
         n_ctx=plan.n_ctx,
         kv_type=plan.kv_type,
-        use_mmap=plan.use_mmap if plan.use_mmap is not None else True,
+        use_mmap=plan.resolved_mmap(),
     )
     return FitEstimate(memory, available, reserve, judge(memory.total, available, reserve))

@@ -14,6 +14,7 @@ import pytest
 from cli_helpers import assert_one_line_error
 
 from desktop_app.core.engine.client import SyncWorker
+from desktop_app.core.engine.huge_pages import thp_mode
 from desktop_app.core.engine.protocol import SAMPLING_PRESETS, ChatMessage, Done, LoadSettings
 from desktop_app.core.hardware import default_threads
 
@@ -79,11 +80,28 @@ def test_bench_json(tiny_models: dict[str, Path], app_home: Path) -> None:
     assert 1 <= data["gen_tokens"] <= 16
 
 
+@pytest.mark.skipif(thp_mode() != "madvise", reason="huge pages must be opt-in (THP madvise)")
+def test_bench_puts_the_worker_on_huge_pages_by_itself(tiny_gguf: Path, app_home: Path) -> None:
+    # No tunable inherited from the test process: `quantdesk` itself sets it for its workers.
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "bench", str(tiny_gguf), "--json", "--ctx", "8192",
+         "--prompt-tokens", "16", "--gen-tokens", "4"],
+        capture_output=True, text=True, env=dict(env, QUANTDESK_HOME=str(app_home)),
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["use_mmap"] is False
+    assert data["huge_page_bytes"] >= 8 * 2**20  # the 8 MiB KV cache at least
+
+
 def test_bench_text(tiny_gguf: Path, app_home: Path) -> None:
     proc = run_cli("bench", str(tiny_gguf), "--prompt-tokens", "32", "--gen-tokens", "8",
                    env_home=app_home)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "tokens/s" in proc.stdout and "Peak memory" in proc.stdout
+    assert "Weights in  the worker's own memory" in proc.stdout
 
 
 def test_chat_reads_lines_until_exit(tiny_gguf: Path, app_home: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 from desktop_app.core.chat_template import ChatFormatter
 from desktop_app.core.engine.client import ModelWorker, SyncWorker
 from desktop_app.core.engine.errors import DoesNotFitError, WorkerStoppedError
+from desktop_app.core.engine.huge_pages import thp_mode
 from desktop_app.core.engine.protocol import (
     SAMPLING_PRESETS,
     ChatMessage,
@@ -144,7 +145,7 @@ def test_load_reports_model_info_and_progress(sync_worker: SyncWorker, tiny_gguf
     assert info.n_threads == default_threads()
     assert info.threads_auto == (default_threads() > 1)  # nothing set: tuned while generating
     assert info.n_threads_batch >= 1 and info.flash_attn and info.kv_type == "f16"
-    assert info.use_mmap is True
+    assert info.use_mmap is False  # the engine's default: weights in the worker's own memory
     assert info.rss_bytes > 10 * 2**20 and info.load_seconds > 0
     fractions = [e.fraction for e in events if isinstance(e, LoadProgress)]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
@@ -252,8 +253,36 @@ def test_model_file_deleted_while_loaded(sync_worker: SyncWorker, tiny_gguf: Pat
     load(sync_worker, copy)
     copy.unlink()
     events = sync_worker.wait(sync_worker.worker.generate(messages=HELLO), timeout=30)
-    assert isinstance(events[-1], Done | Failed)  # on Linux the mapping keeps it working
-    assert isinstance(events[-1], Done)
+    assert isinstance(events[-1], Done)  # the weights are in the worker's own memory
+
+
+def test_model_file_truncated_in_place_while_loaded(
+    sync_worker: SyncWorker, tiny_gguf: Path, tmp_path: Path
+) -> None:
+    # With the file mapped, the next token would touch pages that no longer exist (SIGBUS);
+    # loaded without mmap, as the engine does by default, the worker does not notice.
+    copy = tmp_path / "copy.gguf"
+    shutil.copy(tiny_gguf, copy)
+    load(sync_worker, copy)
+    with copy.open("r+b") as fh:
+        fh.truncate(0)
+    events = sync_worker.wait(sync_worker.worker.generate(messages=HELLO), timeout=30)
+    assert isinstance(events[-1], Done) and events[-1].stats.generated_tokens > 0
+    assert sync_worker.worker.alive
+
+
+@pytest.mark.skipif(thp_mode() != "madvise", reason="huge pages must be opt-in (THP madvise)")
+def test_worker_buffers_use_huge_pages_unless_turned_off(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # n_ctx 8192 gives the tiny model an 8 MiB KV cache: big enough for 2 MiB pages.
+    with SyncWorker() as sw:
+        on = load(sw, tiny_gguf, n_ctx=8192).info
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")  # the user's own choice
+    with SyncWorker() as sw:
+        off = load(sw, tiny_gguf, n_ctx=8192).info
+    assert on.huge_page_bytes >= 8 * 2**20
+    assert off.huge_page_bytes == 0
 
 
 # --- generation ---------------------------------------------------------------------------------

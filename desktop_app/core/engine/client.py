@@ -31,6 +31,7 @@ import psutil
 from desktop_app.core import llama_backend
 from desktop_app.core.closing import ClosesOnExit
 from desktop_app.core.engine.errors import DoesNotFitError, EngineTimeoutError, WorkerStoppedError
+from desktop_app.core.engine.huge_pages import enable_for_workers
 from desktop_app.core.engine.protocol import (
     TERMINAL_EVENTS,
     CancelRequest,
@@ -99,6 +100,7 @@ class ModelWorker(ClosesOnExit):
         self._pending: set[int] = set()
         self._closed = False
         self._shutting_down = False
+        enable_for_workers()  # a no-op when the entry point did it
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe(duplex=True)
         self._process = ctx.Process(target=worker_main, args=(child_conn,), name=name, daemon=True)

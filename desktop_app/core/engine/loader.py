@@ -4,9 +4,10 @@ The engine's choices (each measured in ../shared/reference/backend-notes.md):
 
 * The GGUF header is validated in Python before llama.cpp reads the file, so a damaged or hostile
   header ends in FILE_INVALID with a precise problem instead of whatever the C parser does.
-* mmap follows ``fit.LoadPlan``'s rule (off when llama.cpp would repack tensors: with mmap the
-  mapped original and the repacked copy would both stay resident), so the fit estimate and the
-  real load agree.
+* No mmap unless asked (``fit.LoadPlan``): the weights are read into the worker's own memory,
+  which the worker's malloc backs with huge pages (engine/huge_pages.py). Generation reads them
+  faster there than through the file's page-cache mapping, a repacked copy is not held next to
+  a mapped original, and a model file replaced or truncated on disk cannot fault the worker.
 * ``verbose=True`` on purpose: ``verbose=False`` makes llama-cpp-python dup2 fds 1 and 2 to
   /dev/null process-wide during loads (section 7). llama.cpp's own log goes through
   ``llama_backend``'s callback instead, and the worker routes Python's stdio to logging.
@@ -25,6 +26,7 @@ import psutil
 from desktop_app.core import llama_backend
 from desktop_app.core.chat_template import FALLBACK, ChatFormatter
 from desktop_app.core.engine.errors import EngineError
+from desktop_app.core.engine.huge_pages import huge_page_bytes
 from desktop_app.core.engine.native import engine_llama_class
 from desktop_app.core.engine.protocol import ChatMessage, ErrorCode, LoadSettings, ModelInfo
 from desktop_app.core.engine.thread_tuner import OtherLoad, ThreadTuner
@@ -167,6 +169,7 @@ def load_model(
         load_seconds=load_seconds,
         rss_bytes=int(psutil.Process().memory_info().rss),
         threads_auto=len(threads.candidates) > 1,
+        huge_page_bytes=huge_page_bytes(),
     )
     tuner = ThreadTuner(threads.candidates, OtherLoad()) if len(threads.candidates) > 1 else None
     return LoadedModel(llm, vocab, info, formatter, template_error, tuner)

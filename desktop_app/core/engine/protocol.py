@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # numpy is not imported at start-up for this: unpickling impo
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """How to load a model. Defaults are the engine's deliberate choices (see engine/README)."""
+    """How to load a model. Defaults are the engine's deliberate choices (loader.py says why)."""
 
     path: str
     n_ctx: int = 4096
@@ -42,7 +42,7 @@ class LoadSettings:
     flash_attn: bool = True
     n_gpu_layers: int = 0
     seed: int = 0
-    # None = mmap unless the file holds tensors llama.cpp repacks (fit.LoadPlan.resolved_mmap).
+    # None = no mmap: weights in the worker's own memory, on huge pages (fit.LoadPlan).
     use_mmap: bool | None = None
     use_mlock: bool = False
 
@@ -222,6 +222,7 @@ class ModelInfo:
     load_seconds: float
     rss_bytes: int
     threads_auto: bool = False  # the thread count is tuned while generating
+    huge_page_bytes: int = 0  # of the worker's memory, mapped with 2 MiB pages (engine/huge_pages)
 
 
 @dataclass(frozen=True)

@@ -68,13 +68,13 @@ def _sized_estimate(
         weights = max(0, variant_size - facts.header_bytes)
     memory = MemoryEstimate(
         weights=weights,
-        repack=0,  # types llama.cpp repacks are loaded without mmap (the engine's rule)
+        repack=0,  # the engine loads without mmap: no repacked copy next to a mapped one
         kv_cache=kv,
         compute=compute,
         overhead=RUNTIME_OVERHEAD,
         n_ctx=plan.n_ctx,
         kv_type=plan.kv_type,
-        use_mmap=plan.use_mmap if plan.use_mmap is not None else True,
+        use_mmap=plan.resolved_mmap(),
     )
     return FitEstimate(memory, available, reserve, judge(memory.total, available, reserve))
 

@@ -71,12 +71,14 @@ def test_per_layer_kv_heads_are_summed(realistic_facts: ModelFacts) -> None:
     assert kv_cache_bytes(uneven, 4096) == kv_cache_bytes(realistic_facts, 4096) * 3 // 2
 
 
-def test_float_file_is_mapped_and_not_repacked(tiny_models: dict[str, Path]) -> None:
+def test_float_file_is_loaded_without_mmap_and_not_repacked(tiny_models: dict[str, Path]) -> None:
     facts = read_model_facts(tiny_models["F16"])
     est = estimate_memory(facts, LoadPlan(n_ctx=2048), AVX2)
-    assert est.use_mmap is True
+    assert est.use_mmap is False
     assert est.repack == 0
     assert est.weights == facts.weights_bytes
+    mapped = estimate_memory(facts, LoadPlan(n_ctx=2048, use_mmap=True), AVX2)
+    assert mapped.use_mmap is True and mapped.total == est.total  # nothing to hold twice
 
 
 def test_repacked_types_turn_mmap_off_by_default(tiny_models: dict[str, Path]) -> None:
