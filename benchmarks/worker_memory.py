@@ -117,14 +117,15 @@ def report(results: dict[str, dict[str, Runs]], rounds: int, load: str) -> str:
         f"Machine: {m.cpu_model}, {m.physical_cores} cores, {m.total_ram / 2**30:.1f} GiB RAM, "
         f"{platform.system()} {platform.release()}, transparent huge pages "
         f"`{thp_mode() or 'not available'}`. llama-cpp-python {llama_cpp_python_version()}; "
-        "llama-bench from the same llama.cpp (`benchmarks/native_tools.py`). Model: random-weight "
-        f"Llama `realistic` shape (0.5B). {rounds} rounds, the four runs in a rotating order; medians, and medians "
-        "of per-round ratios. Generation only: 128 tokens after a short prompt, automatic "
-        "threads, flash attention, n_ctx 4096; every engine sample a fresh worker with a 4-token "
-        "warm-up, llama-bench `-p 0 -n 128 -fa 1 -r 1` with its defaults. 'decode only': the "
-        "engine's llama_decode time alone, as llama-bench times it. 'huge pages': the worker's "
-        "memory on 2 MiB pages after the load (AnonHugePages + FilePmdMapped). Load average "
-        f"at start / end: {load}. Command: `python benchmarks/worker_memory.py`.",
+        "llama-bench from the same llama.cpp (`benchmarks/native_tools.py`). Model: "
+        f"random-weight Llama `realistic` shape (0.5B). {rounds} rounds, the four runs in a "
+        "rotating order; medians, and medians of per-round ratios. Generation only: 128 tokens "
+        "after a short prompt, automatic threads, flash attention, n_ctx 4096; every engine "
+        "sample a fresh worker with a 4-token warm-up, llama-bench `-p 0 -n 128 -fa 1 -r 1` "
+        "with its defaults. 'decode only': the engine's llama_decode time alone, as llama-bench "
+        "times it. 'huge pages': the worker's memory on 2 MiB pages after the load "
+        "(AnonHugePages + FilePmdMapped). Load average at start / end: "
+        f"{load}. Command: `python benchmarks/worker_memory.py`.",
         "",
         "| quant | layout | gen tok/s | vs llama-bench | vs llama-bench, decode only "
         "| vs the default | huge pages MiB | RSS after load MiB | load s |",

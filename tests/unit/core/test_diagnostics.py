@@ -43,7 +43,10 @@ def test_report_holds_versions_machine_settings_and_log(paths: AppPaths) -> None
         assert value and value != "not installed", package
     assert report.value("This machine", "Threads") == "3 (set)"
     assert report.value("This machine", "Transparent huge pages") in (
-        "always", "madvise", "never", "not available"
+        "always",
+        "madvise",
+        "never",
+        "not available",
     )
     assert int(report.value("This machine", "RAM total") or 0) > 0
     assert '"theme": "dark"' in (report.value("Settings", "Settings") or "")
