@@ -17,8 +17,12 @@ The engine is timed in this process as Token events arrive, like the app sees th
 speed = evaluated prompt tokens / time to the first token of a 512-token prompt; generation
 speed = tokens after the first / time from the first to the last of 128 tokens after a short
 prompt (llama-bench's tg128 also starts from an almost empty context). Every engine sample is a
-fresh worker (spawned, model loaded, a 4-token warm-up reply), as every llama-bench run is a
-fresh process with its warm-up; the thread count the tuner settled on in each reply is reported.
+fresh worker (spawned, model loaded, a warm-up reply of 4 tokens to a prompt as long as the
+measured one), as every llama-bench run is a fresh process that first runs its test once; the
+thread count the tuner settled on in each reply is reported. The measured prompt spans the same
+512 positions as llama-bench's pp512: BOS stays in the KV cache from the warm-up, the other 511
+tokens are evaluated. (A 513th position would cost 2-3%: the attention then covers 768 cache
+cells, padded to 256, instead of 512.)
 The machine is shared: the background CPU use of other processes is sampled from /proc/stat
 before each comparison and reported with the load average.
 
@@ -190,11 +194,12 @@ def engine_sample(
     with SyncWorker(name="bench-worker") as sw:
         loaded = sw.result(sw.worker.load(settings), 600)
         assert isinstance(loaded, Loaded), loaded
-        _timed_generate(sw, texts.make(1000 + index, 64), 4)  # warm-up: page faults, pools
+        # Warm-up, as llama-bench's: the first full batch touches the compute buffer's pages.
+        _timed_generate(sw, texts.make(1000 + index, N_PROMPT if prompt else 64), 4)
         prompt_tps = prompt_decode = None
         if prompt:
-            start, times, done = _timed_generate(sw, texts.make(index, N_PROMPT + 1), 1)
-            # BOS is reused from the warm-up's KV cache: N_PROMPT tokens are evaluated.
+            start, times, done = _timed_generate(sw, texts.make(index, N_PROMPT), 1)
+            # BOS is reused from the warm-up's KV cache: N_PROMPT - 1 tokens are evaluated.
             prompt_tps = (done.stats.prompt_tokens - 1) / (times[0] - start)
             prompt_decode = done.stats.prompt_decode_tps
         _, times, done = _timed_generate(sw, f"{WORDS[index % len(WORDS)]} {index}", N_GEN)
@@ -366,7 +371,9 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
         "the engine's defaults), timed in the app process as tokens arrive. "
         f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
         f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
-        f"{N_PROMPT} tokens; generation: {N_GEN} tokens after a short prompt. 'Decode only': "
+        f"{N_PROMPT} positions, as in pp{N_PROMPT} (after a warm-up reply to a prompt as long, "
+        f"whose BOS stays cached: {N_PROMPT - 1} tokens evaluated); generation: {N_GEN} tokens "
+        "after a short prompt. 'Decode only': "
         "QuantDesk's llama_decode time alone (the worker times it), without sampling, the "
         "per-token probabilities and streaming to the app, which is all llama-bench measures "
         "(it decodes without sampling): this compares the load settings, the ratios before it "
