@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from desktop_app.core.engine.huge_pages import enable_for_workers  # noqa: E402
+from desktop_app.core.engine.huge_pages import TUNABLES_ENV, worker_tunables  # noqa: E402
 from desktop_app.core.fit import LoadPlan, estimate_memory  # noqa: E402
 from desktop_app.core.hardware import read_machine_info  # noqa: E402
 from desktop_app.core.model_facts import read_model_facts  # noqa: E402
@@ -76,7 +76,9 @@ def ensure_models(shape: str, quants: list[str]) -> dict[str, Path]:
 def measure(path: Path, n_ctx: int, use_mmap: bool, threads: int) -> int:
     n_prompt = min(PROMPT_TOKENS, n_ctx - 16)
     env = dict(os.environ)
-    enable_for_workers(env)  # the environment a model worker starts with
+    tunables = worker_tunables(env)  # the environment a model worker starts with
+    if tunables is not None:
+        env[TUNABLES_ENV] = tunables
     out = subprocess.run(
         [
             sys.executable,

@@ -21,7 +21,7 @@ from desktop_app.cli_engine import add_engine_commands
 from desktop_app.cli_hub import add_hub_commands
 from desktop_app.cli_library import add_library_commands
 from desktop_app.cli_quantize import add_quantize_commands
-from desktop_app.core.engine.huge_pages import enable_for_workers
+from desktop_app.core.engine.huge_pages import prepare_environment
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.formatting import human_bytes, human_count
 from desktop_app.messages import describe_error
@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # No usage pings from huggingface_hub, ever: set before it is first imported.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    # Model workers allocate on huge pages; set while this process has no other thread yet.
-    enable_for_workers()
+    # Model workers start with a huge-page tunable: make the variable exist while this process
+    # has no other thread yet, so that starting a worker only replaces its value.
+    prepare_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core.engine.huge_pages import spawning
 from desktop_app.core.errors import QuantDeskError
 from desktop_app.core.quantize_errors import QuantizeCancelledError, WorkerCrashedError
 
@@ -116,7 +117,8 @@ class ConvertStep:
         with self._lock:
             if self._cancelled:
                 raise QuantizeCancelledError("cancelled", path=self.source)
-            process.start()
+            with spawning(huge_pages=False):  # not measured with huge pages: as before
+                process.start()
             self._process = process
         child_conn.close()
         started = time.monotonic()

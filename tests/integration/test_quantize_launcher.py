@@ -202,3 +202,26 @@ def test_a_ladder_runs_its_steps_on_spares(
     assert [o.plan.file_type.label for o in result.outputs] == list(labels)
     # Steps 2 and 3 ran on the spares the previous steps' ends started.
     assert started[1:] == spares[:2]
+
+
+def _environ(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc/PID/environ")
+def test_quantize_workers_start_without_the_model_workers_huge_pages(
+    launcher: QuantizeLauncher,
+) -> None:
+    # Model workers start with glibc's huge-page tunable; a quantize worker started after (or
+    # while) one starts must not inherit it: fresh 2 MiB pages slow its per-tensor buffers.
+    from desktop_app.core.engine.client import SyncWorker
+
+    with SyncWorker() as model_worker:
+        model_pid = model_worker.worker.pid
+        assert model_pid is not None
+        assert any(v.endswith("glibc.malloc.hugetlb=1") for v in _environ(model_pid))
+        launcher.prime()
+        assert launcher.wait_ready()
+        spare = launcher.spare_pid
+    assert spare is not None
+    assert not any("glibc.malloc.hugetlb=1" in v for v in _environ(spare))

@@ -31,7 +31,7 @@ import psutil
 from desktop_app.core import llama_backend
 from desktop_app.core.closing import ClosesOnExit
 from desktop_app.core.engine.errors import DoesNotFitError, EngineTimeoutError, WorkerStoppedError
-from desktop_app.core.engine.huge_pages import enable_for_workers
+from desktop_app.core.engine.huge_pages import spawning
 from desktop_app.core.engine.protocol import (
     TERMINAL_EVENTS,
     CancelRequest,
@@ -100,11 +100,11 @@ class ModelWorker(ClosesOnExit):
         self._pending: set[int] = set()
         self._closed = False
         self._shutting_down = False
-        enable_for_workers()  # a no-op when the entry point did it
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe(duplex=True)
         self._process = ctx.Process(target=worker_main, args=(child_conn,), name=name, daemon=True)
-        self._process.start()
+        with spawning(huge_pages=True):  # the worker's malloc uses 2 MiB pages
+            self._process.start()
         # Only the child may hold its end: then the child's death is an EOF on ours.
         child_conn.close()
         self._reader = threading.Thread(
