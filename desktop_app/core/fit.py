@@ -4,10 +4,10 @@ The estimate describes how QuantDesk's engine loads models (see ``LoadPlan``), t
 because memory is not "file size plus KV cache":
 
 * weights: every tensor's bytes. The engine loads them without mmap, into anonymous memory
-  (on huge pages: engine/huge_pages.py): F16 generation ran 12% faster there than through a
-  file mapping, Q4_K_M 8% (benchmarks/RESULTS.md, "Worker memory"). With mmap, when the user
-  asks for it, they are file-backed pages (RssFile); llama.cpp prefetches the whole mapping,
-  so RSS counts them either way.
+  (on huge pages: engine/huge_pages.py): generation ran 12% (F16) and 5% (Q4_K_M) faster
+  there than through a file mapping (benchmarks/RESULTS.md, "Worker memory"). With mmap, when
+  the user asks for it, they are file-backed pages (RssFile); llama.cpp prefetches the whole
+  mapping, so RSS counts them either way.
 * repack: llama.cpp's CPU backend copies Q4_0 / Q4_K / IQ4_NL matmul weights (Q2_K as well when
   built for AVX-512) into interleaved anonymous buffers. With mmap the mapped original stays
   resident too, so those bytes count twice; without mmap they are loaded straight into the
