@@ -12,12 +12,12 @@ Tunables are read once, when a process starts, so the setting has to be in the e
 worker is spawned with, and only a model worker's: quantize workers allocate and free a buffer
 per tensor, and there fresh 2 MiB pages cost more than they give (Q8_0 quantize ran at 0.88x
 llama-quantize's speed with them, 1.04x without). ``spawning(huge_pages)`` holds a lock while a
-child starts and sets GLIBC_TUNABLES for that start only; every QuantDesk spawn goes through it, so
-a quantize worker never inherits a model worker's setting. The variable is only ever replaced,
-never added or removed at run time (``prepare_environment`` adds it, possibly empty, where the
-program starts): adding or removing one moves the C environment under a concurrent getenv,
-while replacing a value does not. A value the user chose (``glibc.malloc.hugetlb`` already in
-GLIBC_TUNABLES, or ``QUANTDESK_HUGE_PAGES=0``) is kept as it is.
+child starts and sets GLIBC_TUNABLES for that start only; quantize and convert workers start
+under the same lock, so they never inherit a model worker's setting. The variable is only
+ever replaced, never added or removed at run time (``prepare_environment`` adds it, possibly
+empty, where the program starts): adding or removing one moves the C environment under a
+concurrent getenv, while replacing a value does not. A value the user chose
+(``glibc.malloc.hugetlb`` already in GLIBC_TUNABLES, or ``QUANTDESK_HUGE_PAGES=0``) is kept.
 
 Elsewhere (another libc, another OS, THP set to ``never``) the tunable is ignored and nothing
 changes: the workers run as before.
