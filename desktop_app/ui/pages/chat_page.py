@@ -310,8 +310,12 @@ class ChatPage(QWidget):
             threads = f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}"
             if info.threads_auto:
                 threads = f"threads auto (up to {info.n_threads})"
+            where = "mapped from the file" if info.use_mmap else "in the model process's own memory"
+            details = f"Loaded in {info.load_seconds:.1f} s. Weights {where}."
+            if info.huge_page_bytes:
+                details += f" {human_bytes(info.huge_page_bytes)} on 2 MiB pages (faster to read)."
             self.model_bar.set_loaded(
-                True, f"Loaded, {human_bytes(info.rss_bytes)} in use, {threads}{template}"
+                True, f"Loaded, {human_bytes(info.rss_bytes)} in use, {threads}{template}", details
             )
             self.gauge.setRange(0, info.n_ctx)
             self.model_bar.set_recent(self.session.remember_model(info.path))

@@ -119,10 +119,12 @@ class ModelBar(QWidget):
         ):
             w.setEnabled(not busy)
 
-    def set_loaded(self, loaded: bool, status: str) -> None:
+    def set_loaded(self, loaded: bool, status: str, details: str = "") -> None:
+        """``details``: the status's tooltip (cleared when not given)."""
         self._loaded = loaded
         self.load_button.setText("Unload" if loaded else "Load")
         self.status.setText(status)
+        self.status.setToolTip(details)
 
     @Slot()
     def _on_browse_clicked(self) -> None:

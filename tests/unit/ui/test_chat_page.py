@@ -67,6 +67,7 @@ def test_chat_streams_and_saves(
     assert page._views[-1].text == done.text
     assert "tok/s" in page.reply_stats.text()
     assert page.gauge.value() > 0
+    assert "Weights in the model process's own memory" in page.model_bar.status.toolTip()
     window.close()  # saves and ends the worker
     rows = stored_messages(services)
     assert rows[0] == ("user", "hello world \u05e9\u05dc\u05d5\u05dd \U0001f600", "complete")
