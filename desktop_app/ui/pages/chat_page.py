@@ -162,7 +162,12 @@ class ChatPage(QWidget):
 
     @Slot(str, int, int)
     def _on_load_requested(self, path: str, n_ctx: int, threads: int, force: bool = False) -> None:
-        settings = LoadSettings(path=path, n_ctx=n_ctx, n_threads=threads or None)  # 0: auto
+        settings = LoadSettings(
+            path=path,
+            n_ctx=n_ctx,
+            n_threads=threads or None,  # 0: auto
+            kv_type=self._services.settings.settings.default_kv_type,  # Settings > New chats
+        )
         self.model_bar.set_loading(0.0)
         self._hide_banner()
         worker = self.bridge.worker if self.bridge.has_worker else self.bridge.restart()

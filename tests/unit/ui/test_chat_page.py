@@ -25,6 +25,10 @@ ENDLESS_PROMPT = "the the the the the the"
 def open_chat(qtbot: QtBot, services: Services, model: Path) -> MainWindow:
     window = MainWindow(services)
     qtbot.addWidget(window)
+    return open_chat_in(qtbot, window, model)
+
+
+def open_chat_in(qtbot: QtBot, window: MainWindow, model: Path) -> MainWindow:
     window.show_page(window.chat_page)
     window.show()
     window.activateWindow()
@@ -74,6 +78,20 @@ def test_chat_streams_and_saves(
     assert rows[1][0] == "assistant"
     assert rows[1][1] == done.text
     assert rows[1][2] == "complete"
+
+
+def test_load_uses_the_kv_cache_type_from_settings(
+    qtbot: QtBot, services: Services, tiny_models: dict[str, Path]
+) -> None:
+    services.settings.update(default_kv_type="q8_0")
+    loaded: list[Loaded] = []
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    bridge = window.chat_page.bridge
+    bridge.event_received.connect(lambda e: loaded.append(e) if isinstance(e, Loaded) else None)
+    open_chat_in(qtbot, window, tiny_models["Q8_0"])
+    assert [e.info.kv_type for e in loaded] == ["q8_0"]
+    window.close()
 
 
 def use_endless_preset(page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
