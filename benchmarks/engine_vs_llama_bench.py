@@ -19,7 +19,11 @@ speed = tokens after the first / time from the first to the last of 128 tokens a
 prompt (llama-bench's tg128 also starts from an almost empty context). Every engine sample is a
 fresh worker (spawned, model loaded, a warm-up reply of 4 tokens to a prompt as long as the
 measured one), as every llama-bench run is a fresh process that first runs its test once; the
-thread count the tuner settled on in each reply is reported. The measured prompt spans the same
+thread count the tuner settled on in each reply is reported. Each process repeats each test
+``--reps`` times (llama-bench -r; default 3) and a sample is the median of its repetitions: this
+VM's speed drifts by 5-10% from one minute to the next, so a single repetition per process
+(what this script used to time) reads the moment more than the settings. The first
+repetition's prompt ratio is kept in its own column. The measured prompt spans the same
 512 positions as llama-bench's pp512: BOS stays in the KV cache from the warm-up, the other 511
 tokens are evaluated. (A 513th position would cost 2-3%: the attention then covers 768 cache
 cells, padded to 256, instead of 512.)
@@ -28,7 +32,7 @@ before each comparison and reported with the load average.
 
 Usage:
     python benchmarks/engine_vs_llama_bench.py [--quants F16,Q4_K_M] [--rounds 6]
-        [--parts defaults,busy,control] [--no-write]
+        [--reps 3] [--parts defaults,busy,control] [--no-write]
 """
 
 from __future__ import annotations
@@ -74,8 +78,8 @@ CONTROL_HEADING = "## Engine vs llama-bench: noise control"
 TABLE_HEAD = (  # the columns of Comparison.row(True)
     "| quant | machine | background | load | A vs B | gen tok/s A / B | gen ratio "
     "| gen ratio, decode only | threads | prompt tok/s A / B | prompt ratio "
-    "| prompt ratio, decode only |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| prompt ratio, decode only | prompt ratio, first prompt |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 )
 GREEDY = SAMPLING_PRESETS["Precise"]
 WORDS = "apple river stone cloud forest candle mirror garden violin harbor lantern meadow".split()
@@ -87,12 +91,16 @@ FILLER = (
 
 @dataclass
 class Sample:
+    """One fresh process's speeds: the median of its repetitions (``--reps``)."""
+
     prompt_tps: float | None  # None: not measured in this comparison
     gen_tps: float
     threads: int = 0  # generation threads at the end of the reply (engine) or -t (llama-bench)
     # llama_decode alone, without sampling or streaming (llama-bench measures only this)
     prompt_decode: float | None = None
     gen_decode: float = 0.0
+    # The first repetition alone: a chat's first prompt after the load comes right after it.
+    prompt_first: float | None = None
 
 
 # --- the machine -------------------------------------------------------------------------------
@@ -131,18 +139,22 @@ def extra_busy_core(enabled: bool) -> Iterator[None]:
 # --- llama-bench -------------------------------------------------------------------------------
 
 
-def llama_bench(binary: Path, model: Path, *, threads: int | None, n_prompt: int) -> Sample:
-    """One llama-bench run (its warm-up, then one repetition of each test)."""
+def llama_bench(
+    binary: Path, model: Path, *, threads: int | None, n_prompt: int, reps: int = 1
+) -> Sample:
+    """One llama-bench run: its warm-up, then ``reps`` repetitions of each test."""
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)  # llama-bench's default: OpenMP's own wait policy
     cmd = [str(binary), "-m", str(model), "-p", str(n_prompt), "-n", str(N_GEN), "-fa", "1"]
-    cmd += ["-r", "1", "-o", "json"] + (["-t", str(threads)] if threads else [])
+    cmd += ["-r", str(reps), "-o", "json"] + (["-t", str(threads)] if threads else [])
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     rows = json.loads(out)
-    pp = next((r["avg_ts"] for r in rows if r["n_prompt"] and not r["n_gen"]), None)
+    pp_row = next((r for r in rows if r["n_prompt"] and not r["n_gen"]), None)
+    pp = [float(x) for x in pp_row["samples_ts"]] if pp_row else None
     tg = next(r for r in rows if r["n_gen"] and not r["n_prompt"])
-    gen = float(tg["avg_ts"])
-    return Sample(pp, gen, int(tg["n_threads"]), pp, gen)
+    gen = statistics.median(float(x) for x in tg["samples_ts"])
+    pp_med = statistics.median(pp) if pp else None
+    return Sample(pp_med, gen, int(tg["n_threads"]), pp_med, gen, pp[0] if pp else None)
 
 
 def llama_bench_threads(binary: Path, model: Path) -> int:
@@ -188,26 +200,45 @@ def _timed_generate(sw: SyncWorker, text: str, max_tokens: int) -> tuple[float, 
 
 
 def engine_sample(
-    model: Path, settings: LoadSettings, texts: PromptTexts, index: int, *, prompt: bool
+    model: Path,
+    settings: LoadSettings,
+    texts: PromptTexts,
+    index: int,
+    *,
+    prompt: bool,
+    reps: int = 1,
 ) -> tuple[Sample, ModelInfo]:
-    """A fresh worker: load, warm up, then (optionally) a 512-token prompt and 128 tokens."""
+    """A fresh worker: load, warm up, then (optionally) ``reps`` 512-token prompts, then
+    ``reps`` replies of 128 tokens; the medians, as llama-bench's -r runs each test ``reps``
+    times in one process."""
     with SyncWorker(name="bench-worker") as sw:
         loaded = sw.result(sw.worker.load(settings), 600)
         assert isinstance(loaded, Loaded), loaded
         # Warm-up, as llama-bench's: the first full batch touches the compute buffer's pages.
         _timed_generate(sw, texts.make(1000 + index, N_PROMPT if prompt else 64), 4)
-        prompt_tps = prompt_decode = None
-        if prompt:
-            start, times, done = _timed_generate(sw, texts.make(index, N_PROMPT), 1)
-            # BOS is reused from the warm-up's KV cache: N_PROMPT - 1 tokens are evaluated.
-            prompt_tps = (done.stats.prompt_tokens - 1) / (times[0] - start)
-            prompt_decode = done.stats.prompt_decode_tps
-        _, times, done = _timed_generate(sw, f"{WORDS[index % len(WORDS)]} {index}", N_GEN)
-        if len(times) < N_GEN // 2:
-            raise RuntimeError(f"only {len(times)} tokens generated (end of generation)")
-        gen_tps = (len(times) - 1) / (times[-1] - times[0])
+        whole: list[float] = []
+        decode: list[float] = []
+        for rep in range(reps if prompt else 0):
+            start, times, done = _timed_generate(sw, texts.make(index * reps + rep, N_PROMPT), 1)
+            # BOS is reused from the last reply's KV cache: N_PROMPT - 1 tokens are evaluated.
+            whole.append((done.stats.prompt_tokens - 1) / (times[0] - start))
+            decode.append(done.stats.prompt_decode_tps)
+        gen: list[float] = []
+        gen_decode: list[float] = []
+        for rep in range(reps):
+            short = f"{WORDS[(index + rep) % len(WORDS)]} {index * reps + rep}"
+            _, times, done = _timed_generate(sw, short, N_GEN)
+            if len(times) < N_GEN // 2:
+                raise RuntimeError(f"only {len(times)} tokens generated (end of generation)")
+            gen.append((len(times) - 1) / (times[-1] - times[0]))
+            gen_decode.append(done.stats.gen_decode_tps)
         sample = Sample(
-            prompt_tps, gen_tps, done.stats.threads, prompt_decode, done.stats.gen_decode_tps
+            statistics.median(whole) if whole else None,
+            statistics.median(gen),
+            done.stats.threads,
+            statistics.median(decode) if decode else None,
+            statistics.median(gen_decode),
+            whole[0] if whole else None,
         )
         return sample, loaded.info
 
@@ -272,6 +303,7 @@ class Comparison:
                 f"{med(self.a, 'prompt_tps'):.0f} / {med(self.b, 'prompt_tps'):.0f}",
                 f"{ratio(self.a, self.b, 'prompt_tps'):.3f}",
                 f"**{ratio(self.a, self.b, 'prompt_decode'):.3f}**",
+                f"{ratio(self.a, self.b, 'prompt_first'):.3f}",
             ]
         return "| " + " | ".join(cells) + " |"
 
@@ -299,18 +331,19 @@ def compare(
 
 
 def bench_model(
-    quant: str, model: Path, bench: Path, parts: list[str], rounds: int, facts: dict[str, Any]
+    quant: str, model: Path, bench: Path, args: argparse.Namespace, facts: dict[str, Any]
 ) -> list[Comparison]:
+    parts, rounds, reps = args.parts.split(","), args.rounds, args.reps
     texts = PromptTexts(model)
     defaults = LoadSettings(str(model))
 
     def worker(i: int) -> Sample:
-        result, info = engine_sample(model, defaults, texts, i, prompt=True)
+        result, info = engine_sample(model, defaults, texts, i, prompt=True, reps=reps)
         facts[f"threads-{quant}"] = (info.n_threads, info.n_threads_batch)
         return result
 
     def bench_run(_i: int) -> Sample:
-        return llama_bench(bench, model, threads=None, n_prompt=N_PROMPT)
+        return llama_bench(bench, model, threads=None, n_prompt=N_PROMPT, reps=reps)
 
     labels = ("QuantDesk", "llama-bench")
     out = [
@@ -334,11 +367,13 @@ def run(args: argparse.Namespace) -> tuple[list[Comparison], dict[str, Any]]:
     }
     comparisons: list[Comparison] = []
     for quant, model in models.items():
-        comparisons += bench_model(quant, model, bench, args.parts.split(","), args.rounds, facts)
+        comparisons += bench_model(quant, model, bench, args, facts)
     return comparisons, facts
 
 
-def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, load: str) -> str:
+def report(
+    comparisons: list[Comparison], facts: dict[str, Any], rounds: int, reps: int, load: str
+) -> str:
     m = read_machine_info(ROOT)
     quants = sorted({c.quant for c in comparisons}, key=lambda q: q != "F16")
     threads = ", ".join(
@@ -369,11 +404,15 @@ def report(comparisons: list[Comparison], facts: dict[str, Any], rounds: int, lo
         f"loads a model (threads gen/prompt at load: {threads}, generation then tuned; flash "
         "attention on; n_batch = n_ubatch = 512; KV f16; n_ctx 4096; no mmap and huge pages, "
         "the engine's defaults), timed in the app process as tokens arrive. "
-        f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r 1` and its defaults "
+        f"llama-bench: `-p {N_PROMPT} -n {N_GEN} -fa 1 -r {reps}` and its defaults "
         f"(-t {facts['bench_threads']}, -b 2048 -ub 512, no OMP_WAIT_POLICY). Prompt: "
         f"{N_PROMPT} positions, as in pp{N_PROMPT} (after a warm-up reply to a prompt as long, "
         f"whose BOS stays cached: {N_PROMPT - 1} tokens evaluated); generation: {N_GEN} tokens "
-        "after a short prompt. 'Decode only': "
+        f"after a short prompt. Each process runs each test {reps} times, as llama-bench's -r "
+        f"does (its default is 5): the worker answers {reps} prompts, then {reps} short ones "
+        "with 128 tokens; a sample is the median of its repetitions. 'First prompt': the first "
+        "repetition alone (llama-bench's first after its warm-up), as a chat's first prompt "
+        "after loading. 'Decode only': "
         "QuantDesk's llama_decode time alone (the worker times it), without sampling, the "
         "per-token probabilities and streaming to the app, which is all llama-bench measures "
         "(it decodes without sampling): this compares the load settings, the ratios before it "
@@ -392,12 +431,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quants", default="F16,Q4_K_M")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--reps", type=int, default=3, help="repetitions of each test per process (llama-bench -r)"
+    )
     parser.add_argument("--parts", default="defaults,busy", help="also: control")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     if args.rounds < 6:
         parser.error("--rounds must be at least 6")
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
     started = time.monotonic()
     load0 = os.getloadavg()[0]
     comparisons, facts = run(args)
@@ -406,19 +450,19 @@ def main() -> int:
     main_parts = [c for c in comparisons if c.part != "control"]
     controls = [c for c in comparisons if c.part == "control"]
     if main_parts:
-        text = report(main_parts, facts, args.rounds, load)
+        text = report(main_parts, facts, args.rounds, args.reps, load)
         print(text)
         if not args.no_write:
             _write_section(Path(args.results), HEADING, text)
     if controls:
-        text = control_report(controls, args.rounds, load)
+        text = control_report(controls, args.rounds, args.reps, load)
         print(text)
         if not args.no_write:
             _write_section(Path(args.results), CONTROL_HEADING, text)
     return 0
 
 
-def control_report(comparisons: list[Comparison], rounds: int, load: str) -> str:
+def control_report(comparisons: list[Comparison], rounds: int, reps: int, load: str) -> str:
     return "\n".join(
         [
             f"{CONTROL_HEADING} ({dt.date.today().isoformat()})",
@@ -426,7 +470,8 @@ def control_report(comparisons: list[Comparison], rounds: int, load: str) -> str
             "How far two identical llama-bench runs drift apart on this machine, measured as "
             '"Engine vs llama-bench: QuantDesk\'s default load settings" is (same rounds, '
             "interleaving and medians of per-round "
-            f"ratios; {rounds} rounds; load average at start / end {load}). A QuantDesk ratio "
+            f"ratios; {rounds} rounds of -r {reps}; load average at start / end {load}). A "
+            "QuantDesk ratio "
             "this close to 1 cannot be told from parity here. Command: `python "
             "benchmarks/engine_vs_llama_bench.py --parts control`.",
             "",

@@ -38,6 +38,9 @@ class CommandFailed(QuantDeskError):
     code = "command_failed"
 
 
+MMAP_HELP = "map the model file instead of reading it into memory (faster load, slower tokens)"
+
+
 def add_engine_commands(sub: Any) -> None:
     p = add_command(
         sub, "generate", cmd_generate, "generate a reply to one prompt (streams to stdout)"
@@ -49,6 +52,7 @@ def add_engine_commands(sub: Any) -> None:
     p.add_argument("--ctx", type=positive_int, default=4096, help="context length in tokens")
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--raw", action="store_true", help="send the prompt as is, no chat template")
+    p.add_argument("--mmap", action="store_true", help=MMAP_HELP)
 
     p = add_command(
         sub, "chat", cmd_chat, "chat in the terminal (Ctrl-C stops a reply, /exit quits)"
@@ -59,6 +63,7 @@ def add_engine_commands(sub: Any) -> None:
     p.add_argument("--preset", choices=PRESETS, default="Balanced")
     p.add_argument("--max-tokens", type=positive_int, default=1024)
     p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--mmap", action="store_true", help=MMAP_HELP)
 
     p = add_command(sub, "bench", cmd_bench, "prompt and generation speed through the engine")
     p.add_argument("file")
@@ -67,6 +72,7 @@ def add_engine_commands(sub: Any) -> None:
     p.add_argument("--prompt-tokens", type=positive_int, default=128)
     p.add_argument("--gen-tokens", type=positive_int, default=64)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--mmap", action="store_true", help=MMAP_HELP)
 
 
 # --- shared -------------------------------------------------------------------------------------
@@ -90,7 +96,9 @@ def _start(args: argparse.Namespace) -> tuple[SyncWorker, ModelInfo]:
     from desktop_app.core.engine.errors import DoesNotFitError
     from desktop_app.core.engine.protocol import LoadSettings
 
-    settings = LoadSettings(path=args.file, n_ctx=args.ctx, n_threads=args.threads)
+    settings = LoadSettings(
+        path=args.file, n_ctx=args.ctx, n_threads=args.threads, use_mmap=args.mmap or None
+    )
     sw = SyncWorker(name="quantdesk-cli")
     try:
         try:

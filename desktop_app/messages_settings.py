@@ -16,6 +16,7 @@ _FIELD_NAMES = {
     "models_folders": "models folders",
     "default_context": "default context length",
     "default_kv_type": "default KV cache type",
+    "map_model_files": "map model files",
     "threads": "threads",
     "offline": "offline mode",
     "theme": "theme",

@@ -79,6 +79,9 @@ class Settings:
     models_folders: tuple[str, ...] = ()
     default_context: int = 4096
     default_kv_type: str = "f16"
+    # Map the model file instead of reading it into the model process's memory (engine
+    # LoadSettings.use_mmap): faster loads, slower tokens, and a file changed on disk faults.
+    map_model_files: bool = False
     threads: int | None = None
     offline: bool = False
     theme: Theme = Theme.SYSTEM
@@ -170,6 +173,7 @@ _VALIDATORS: Mapping[str, Callable[[object], object]] = {
     "models_folders": _folders,
     "default_context": _int_in(*CONTEXT_RANGE),
     "default_kv_type": _kv_type,
+    "map_model_files": _flag,
     "threads": _threads,
     "offline": _flag,
     "theme": _theme,

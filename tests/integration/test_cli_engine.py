@@ -104,6 +104,16 @@ def test_bench_text(tiny_gguf: Path, app_home: Path) -> None:
     assert "Weights in  the worker's own memory" in proc.stdout
 
 
+def test_bench_mmap_maps_the_file(tiny_gguf: Path, app_home: Path) -> None:
+    proc = run_cli("bench", str(tiny_gguf), "--mmap", "--json", "--prompt-tokens", "16",
+                   "--gen-tokens", "4", env_home=app_home)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["use_mmap"] is True
+    text = run_cli("bench", str(tiny_gguf), "--mmap", "--prompt-tokens", "16", "--gen-tokens",
+                   "4", env_home=app_home)  # fmt: skip
+    assert "Weights in  the file mapped" in text.stdout
+
+
 def test_chat_reads_lines_until_exit(tiny_gguf: Path, app_home: Path) -> None:
     one = run_cli(
         "chat", str(tiny_gguf), "--preset", "Precise", "--max-tokens", "12",

@@ -167,6 +167,8 @@ class ChatPage(QWidget):
             n_ctx=n_ctx,
             n_threads=threads or None,  # 0: auto
             kv_type=self._services.settings.settings.default_kv_type,  # Settings > New chats
+            # None: the engine's default (read into the worker's memory).
+            use_mmap=True if self._services.settings.settings.map_model_files else None,
         )
         self.model_bar.set_loading(0.0)
         self._hide_banner()

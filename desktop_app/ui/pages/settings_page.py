@@ -92,12 +92,18 @@ class SettingsPage(QWidget):
         threads_row.addWidget(self.threads_auto)
         threads_row.addWidget(self.threads_spin)
         threads_row.addStretch(1)
+        self.mmap_check = QCheckBox("Map the model file instead of reading it into memory")
+        self.mmap_check.setToolTip(
+            "Loads faster and leaves the file in the system's cache, but replies come more "
+            "slowly, and a model file changed or deleted while loaded stops the model."
+        )
         defaults_box = QGroupBox("New chats")
         defaults_form = QFormLayout(defaults_box)
         defaults_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         defaults_form.addRow("Context length", self.ctx_spin)
         defaults_form.addRow("KV cache", self.kv_combo)
         defaults_form.addRow("Threads", threads_row)
+        defaults_form.addRow("Loading", self.mmap_check)
 
         # Network and account.
         self.offline_check = QCheckBox("Work offline: never contact the Hugging Face hub")
@@ -173,6 +179,7 @@ class SettingsPage(QWidget):
         self.folder_list.folders_edited.connect(self._on_folder_list_folders_edited)
         self.ctx_spin.valueChanged.connect(self._on_ctx_spin_value_changed)
         self.kv_combo.currentIndexChanged.connect(self._on_kv_combo_index_changed)
+        self.mmap_check.toggled.connect(self._on_mmap_check_toggled)
         self.threads_auto.toggled.connect(self._on_threads_changed)
         self.threads_spin.valueChanged.connect(self._on_threads_changed)
         self.offline_check.toggled.connect(self._on_offline_check_toggled)
@@ -204,6 +211,7 @@ class SettingsPage(QWidget):
         widgets = (
             self.ctx_spin,
             self.kv_combo,
+            self.mmap_check,
             self.threads_auto,
             self.threads_spin,
             self.offline_check,
@@ -216,6 +224,7 @@ class SettingsPage(QWidget):
             self.folder_list.set_folders(folders)
             self.ctx_spin.setValue(settings.default_context)
             self.kv_combo.setCurrentIndex(max(0, self.kv_combo.findData(settings.default_kv_type)))
+            self.mmap_check.setChecked(settings.map_model_files)
             self.threads_auto.setChecked(settings.threads is None)
             self.threads_spin.setValue(settings.threads or default_threads())
             self.threads_spin.setEnabled(settings.threads is not None)
@@ -266,6 +275,10 @@ class SettingsPage(QWidget):
     @Slot(int)
     def _on_kv_combo_index_changed(self, _index: int) -> None:
         self._store.update(default_kv_type=self.kv_combo.currentData())
+
+    @Slot(bool)
+    def _on_mmap_check_toggled(self, checked: bool) -> None:
+        self._store.update(map_model_files=checked)
 
     @Slot()
     def _on_threads_changed(self) -> None:

@@ -94,6 +94,24 @@ def test_load_uses_the_kv_cache_type_from_settings(
     window.close()
 
 
+def test_load_maps_the_file_when_settings_say_so(
+    qtbot: QtBot, services: Services, tiny_models: dict[str, Path]
+) -> None:
+    loaded: list[Loaded] = []
+    tooltips: list[str] = []
+    for mapped in (False, True):
+        services.settings.update(map_model_files=mapped)
+        window = MainWindow(services)
+        qtbot.addWidget(window)
+        bridge = window.chat_page.bridge
+        bridge.event_received.connect(lambda e: loaded.append(e) if isinstance(e, Loaded) else None)
+        open_chat_in(qtbot, window, tiny_models["Q8_0"])
+        tooltips.append(window.chat_page.model_bar.status.toolTip())
+        window.close()
+    assert [e.info.use_mmap for e in loaded] == [False, True]
+    assert "own memory" in tooltips[0] and "mapped from the file" in tooltips[1]
+
+
 def use_endless_preset(page: ChatPage, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replies that run until stopped (or the context is full), so a test can interrupt one:
     greedy, so with an ENDLESS_PROMPT the tiny model never picks its end token."""

@@ -59,6 +59,7 @@ def test_every_option_is_saved_and_shown_again(qtbot: QtBot, stored: Services) -
     assert not page.notice.isVisible()
     page.ctx_spin.setValue(16384)
     page.kv_combo.setCurrentIndex(page.kv_combo.findData("q8_0"))
+    page.mmap_check.setChecked(True)
     page.threads_auto.setChecked(False)
     page.threads_spin.setValue(3)
     page.theme_combo.setCurrentIndex(page.theme_combo.findData("light"))
@@ -66,6 +67,7 @@ def test_every_option_is_saved_and_shown_again(qtbot: QtBot, stored: Services) -
     expected = Settings(
         default_context=16384,
         default_kv_type="q8_0",
+        map_model_files=True,
         threads=3,
         theme=Theme.LIGHT,
         offline=True,
@@ -77,6 +79,7 @@ def test_every_option_is_saved_and_shown_again(qtbot: QtBot, stored: Services) -
     stored.settings = SettingsStore.load(stored.paths, stored.pools.db)
     again = open_page(qtbot, stored)
     assert again.ctx_spin.value() == 16384 and again.kv_combo.currentData() == "q8_0"
+    assert again.mmap_check.isChecked()
     assert not again.threads_auto.isChecked() and again.threads_spin.value() == 3
     assert again.theme_combo.currentData() == "light"
     assert again.threads_spin.isEnabled()
