@@ -97,7 +97,7 @@ def _start(args: argparse.Namespace) -> tuple[SyncWorker, ModelInfo]:
     from desktop_app.core.engine.protocol import LoadSettings
 
     settings = LoadSettings(
-        path=args.file, n_ctx=args.ctx, n_threads=args.threads, use_mmap=args.mmap or None
+        path=args.file, n_ctx=args.ctx, n_threads=args.threads, use_mmap=args.mmap
     )
     sw = SyncWorker(name="quantdesk-cli")
     try:

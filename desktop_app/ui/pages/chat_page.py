@@ -162,13 +162,13 @@ class ChatPage(QWidget):
 
     @Slot(str, int, int)
     def _on_load_requested(self, path: str, n_ctx: int, threads: int, force: bool = False) -> None:
+        new_chats = self._services.settings.settings  # Settings > New chats
         settings = LoadSettings(
             path=path,
             n_ctx=n_ctx,
             n_threads=threads or None,  # 0: auto
-            kv_type=self._services.settings.settings.default_kv_type,  # Settings > New chats
-            # None: the engine's default (read into the worker's memory).
-            use_mmap=True if self._services.settings.settings.map_model_files else None,
+            kv_type=new_chats.default_kv_type,
+            use_mmap=new_chats.map_model_files,
         )
         self.model_bar.set_loading(0.0)
         self._hide_banner()
