@@ -17,6 +17,7 @@ from desktop_app.messages import describe_broken_reason, describe_scan_problem
 if TYPE_CHECKING:
     from desktop_app.core.library.entries import LibrarySnapshot
     from desktop_app.core.library.families import ModelFamily, Variant
+    from desktop_app.core.paths import AppPaths
 
 
 def add_library_commands(sub: Any) -> None:
@@ -56,14 +57,12 @@ def _variant_json(family: ModelFamily, variant: Variant) -> dict[str, Any]:
     }
 
 
-def _folders_in_effect() -> tuple[Path, list[Path]]:
+def _folders_in_effect(paths: AppPaths) -> tuple[Path, list[Path]]:
     """QuantDesk's own models folder and the folders the user added, as the app reads them
     from Settings (the first models folder is where QuantDesk writes, and the only one it
     deletes from)."""
-    from desktop_app.core.paths import AppPaths
     from desktop_app.core.settings import load_settings, models_folders
 
-    paths = AppPaths.default()
     folders = models_folders(load_settings(paths).settings, paths.models)
     return folders[0], list(folders[1:])
 
@@ -73,10 +72,11 @@ def _scan(folders: list[str]) -> LibrarySnapshot:
     from desktop_app.core.library.sources import default_sources
     from desktop_app.core.paths import AppPaths
 
-    own, added = _folders_in_effect()
+    paths = AppPaths.default()
+    own, added = _folders_in_effect(paths)
     extra = [Path(f) for f in folders]
     sources = default_sources([own], folders=[*added, *(f for f in extra if f not in added)])
-    return LibraryIndex(AppPaths.default().cache / CACHE_FILE_NAME).scan(sources)
+    return LibraryIndex(paths.cache / CACHE_FILE_NAME).scan(sources)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -124,8 +124,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     from desktop_app.core.library.manage import delete_model
+    from desktop_app.core.paths import AppPaths
 
-    own, _added = _folders_in_effect()
+    own, _added = _folders_in_effect(AppPaths.default())
     result = delete_model(Path(args.path), [own])
     if result.links_only:
         targets = ", ".join(str(p) for p in result.kept)

@@ -63,11 +63,8 @@ class LoadPlan:
     flash_attn: bool = True
     n_batch: int = 512
     n_ubatch: int = 512
-    # None = the engine's default: no mmap (faster generation, no repacked copy held twice).
-    use_mmap: bool | None = None
-
-    def resolved_mmap(self) -> bool:
-        return bool(self.use_mmap)
+    # The engine's default is no mmap: faster generation, no repacked copy held twice.
+    use_mmap: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ def estimate_memory(
     facts: ModelFacts, plan: LoadPlan, cpu_features: Iterable[str] = ("AVX2",)
 ) -> MemoryEstimate:
     repack_all = repack_bytes(facts, repack_types(cpu_features))
-    use_mmap = plan.resolved_mmap()
+    use_mmap = plan.use_mmap
     return MemoryEstimate(
         weights=facts.weights_bytes,
         repack=repack_all if use_mmap else 0,
@@ -278,6 +275,6 @@ def estimate_as_quant(
         overhead=RUNTIME_OVERHEAD,
         n_ctx=plan.n_ctx,
         kv_type=plan.kv_type,
-        use_mmap=plan.resolved_mmap(),
+        use_mmap=plan.use_mmap,
     )
     return FitEstimate(memory, available, reserve, judge(memory.total, available, reserve))

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error
+from cli_helpers import assert_one_line_error, needs_opt_in_huge_pages
 
 from desktop_app.core.engine.client import SyncWorker
-from desktop_app.core.engine.huge_pages import thp_mode
 from desktop_app.core.engine.protocol import SAMPLING_PRESETS, ChatMessage, Done, LoadSettings
 from desktop_app.core.hardware import default_threads
 
@@ -80,7 +79,7 @@ def test_bench_json(tiny_models: dict[str, Path], app_home: Path) -> None:
     assert 1 <= data["gen_tokens"] <= 16
 
 
-@pytest.mark.skipif(thp_mode() != "madvise", reason="huge pages must be opt-in (THP madvise)")
+@needs_opt_in_huge_pages
 def test_bench_puts_the_worker_on_huge_pages_by_itself(tiny_gguf: Path, app_home: Path) -> None:
     # No tunable inherited from the test process: `quantdesk` itself sets it for its workers.
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}

@@ -14,11 +14,11 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
+from cli_helpers import needs_opt_in_huge_pages
 
 from desktop_app.core.chat_template import ChatFormatter
 from desktop_app.core.engine.client import ModelWorker, SyncWorker
 from desktop_app.core.engine.errors import DoesNotFitError, WorkerStoppedError
-from desktop_app.core.engine.huge_pages import thp_mode
 from desktop_app.core.engine.protocol import (
     SAMPLING_PRESETS,
     ChatMessage,
@@ -271,7 +271,7 @@ def test_model_file_truncated_in_place_while_loaded(
     assert sync_worker.worker.alive
 
 
-@pytest.mark.skipif(thp_mode() != "madvise", reason="huge pages must be opt-in (THP madvise)")
+@needs_opt_in_huge_pages
 def test_worker_buffers_use_huge_pages_unless_turned_off(
     tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,8 +42,8 @@ class LoadSettings:
     flash_attn: bool = True
     n_gpu_layers: int = 0
     seed: int = 0
-    # None = no mmap: weights in the worker's own memory, on huge pages (fit.LoadPlan).
-    use_mmap: bool | None = None
+    # False: weights read into the worker's own memory, on huge pages (fit.LoadPlan says why).
+    use_mmap: bool = False
     use_mlock: bool = False
 
 

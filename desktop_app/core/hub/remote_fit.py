@@ -74,7 +74,7 @@ def _sized_estimate(
         overhead=RUNTIME_OVERHEAD,
         n_ctx=plan.n_ctx,
         kv_type=plan.kv_type,
-        use_mmap=plan.resolved_mmap(),
+        use_mmap=plan.use_mmap,
     )
     return FitEstimate(memory, available, reserve, judge(memory.total, available, reserve))
 

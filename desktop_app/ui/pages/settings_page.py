@@ -32,6 +32,7 @@ from desktop_app.messages import describe_error
 from desktop_app.messages_settings import describe_settings_load
 from desktop_app.ui.services import Services
 from desktop_app.ui.widgets.folder_list import FolderList
+from desktop_app.ui.widgets.path_label import PathLabel
 from desktop_app.ui.widgets.token_box import TokenBox
 
 ERROR_STYLE = "color: #d64541;"
@@ -128,15 +129,12 @@ class SettingsPage(QWidget):
 
         # Where things live.
         self.open_buttons: dict[str, QPushButton] = {}
-        self.place_labels: dict[str, QLabel] = {}
+        self.place_labels: dict[str, PathLabel] = {}
         places_box = QGroupBox("Where things live")
         places = QGridLayout(places_box)
         places.setColumnStretch(1, 1)
         for row, (key, name, folder) in enumerate(self._places()):
-            path_label = QLabel(str(folder))
-            path_label.setTextFormat(Qt.TextFormat.PlainText)
-            path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            path_label.setToolTip(str(folder))
+            path_label = PathLabel(str(folder))
             button = QPushButton("Open")
             button.setToolTip(f"Open {folder} in the file manager")
             button.clicked.connect(lambda _=False, f=folder: self.open_folder(f))

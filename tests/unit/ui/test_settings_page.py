@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QPalette
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QScrollArea
 from pytestqt.qtbot import QtBot
 
 from desktop_app.core.hf_token import SecretFilter
@@ -242,11 +243,33 @@ def test_where_things_live_opens_each_folder(
         p.logs,
         p.cache,
     ]
-    assert page.place_labels["logs"].text() == str(p.logs)
+    assert page.place_labels["logs"].path() == str(p.logs)
     assert not page.open_message.isVisible()
     # A folder that is gone says so instead of doing nothing.
     assert not page.open_folder(p.data / "missing")
     assert page.open_message.isVisible() and "Could not open" in page.open_message.text()
+
+
+def test_a_long_folder_path_is_elided_instead_of_scrolling_the_page(
+    qtbot: QtBot, stored: Services, tmp_path: Path, qapp: QApplication
+) -> None:
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 12, "logs")
+    deep.mkdir(parents=True)
+    stored.paths = dataclasses.replace(stored.paths, logs=deep)
+    page = open_page(qtbot, stored)
+    page.resize(990, 740)
+    scroll = page.findChild(QScrollArea)
+    qtbot.waitUntil(lambda: scroll.viewport().width() <= 990)
+    assert not scroll.horizontalScrollBar().isVisible()
+    label = page.place_labels["logs"]
+    assert label.path() == str(deep) and label.toolTip() == str(deep)
+    # The middle gives way; the start and the folder's own name stay readable.
+    assert "\N{HORIZONTAL ELLIPSIS}" in label.text() and label.text().endswith("logs")
+    assert label.text().startswith(str(deep)[:4])
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+    copy = next(action for action in label.actions() if action.text() == "Copy path")
+    copy.trigger()
+    assert qapp.clipboard().text() == str(deep)
 
 
 def test_theme_applies_live_and_both_palettes_are_readable(

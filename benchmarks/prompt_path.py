@@ -1,0 +1,300 @@
+"""Where prompt speed goes between a bare llama.cpp context and QuantDesk's engine.
+
+``engine_vs_llama_bench.py`` compares whole processes, one after another, and this VM's speed
+drifts by 5-10% from one minute to the next: that resolves 5%, not 2%. This benchmark keeps one
+persistent process per *path* alive and asks each, in turn, for one 512-token prompt (the same
+512 positions as llama-bench's pp512), rotating who goes first every round. The headline is the
+median over rounds of each path's speed divided by the reference's in the same round.
+
+Paths (``--paths``, the first is the reference):
+
+* ``bare``: llama-cpp-python's low-level API with llama-bench's settings (n_ctx 512, n_batch
+  2048, n_ubatch 512, every physical core, flash attention, the file mapped), timed around one
+  ``llama_decode`` of a ``llama_batch_get_one`` batch. What llama-bench does, from Python.
+* ``bare-qd``: the same path with QuantDesk's default load settings (n_ctx 4096, n_batch 512,
+  not mapped, huge pages, the abort callback installed): the settings alone.
+* ``llama``: ``llama_cpp.Llama`` built with QuantDesk's settings, timed around the same bare
+  ``llama_decode`` on its context: how ``Llama`` builds the model and context.
+* ``llama-eval``: the same, timed around ``Llama.eval``: ``Llama``'s batch and bookkeeping.
+* ``engine``: ``engine.loader.load_model(LoadSettings(path))`` as the worker calls it, timed
+  around ``EngineLlama.eval`` with a cancel check installed, as a chat's prompt runs.
+* ``worker``: a model worker process (``SyncWorker``) asked for one token after a 512-token
+  text prompt, its prompt decode speed as the worker reports it (``prompt_decode_tps``, the
+  511 tokens after BOS, which stays cached). The process here only relays.
+
+Usage:
+    python benchmarks/prompt_path.py [--quants Q4_K_M,F16] [--rounds 20]
+        [--paths bare,bare-qd,llama,engine] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PATHS = ("bare", "bare-qd", "llama", "llama-eval", "engine", "worker")
+PROMPT = 512
+HUGE_PAGES = "glibc.malloc.hugetlb=1"
+HEADING = "## Prompt path: bare llama.cpp to the engine, in turns"
+
+
+# --- the persistent processes -------------------------------------------------------------
+
+
+def _bare_context(lc: Any, path: str, *, quantdesk: bool) -> tuple[Any, Any]:
+    from desktop_app.core.hardware import default_threads
+
+    threads = default_threads()
+    mp = lc.llama_model_default_params()
+    mp.load_mode = lc.LLAMA_LOAD_MODE_NONE if quantdesk else lc.LLAMA_LOAD_MODE_MMAP
+    model = lc.llama_model_load_from_file(path.encode(), mp)
+    cp = lc.llama_context_default_params()
+    cp.n_ctx, cp.n_batch, cp.n_ubatch = (4096, 512, 512) if quantdesk else (512, 2048, 512)
+    cp.n_threads = cp.n_threads_batch = threads
+    cp.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    ctx = lc.llama_init_from_model(model, cp)
+    return model, ctx
+
+
+def _bare_decoder(lc: Any, ctx: Any) -> Callable[[list[int]], None]:
+    memory = lc.llama_get_memory(ctx)
+
+    def decode(tokens: list[int]) -> None:
+        lc.llama_memory_clear(memory, True)
+        array = (lc.llama_token * len(tokens))(*tokens)
+        if lc.llama_decode(ctx, lc.llama_batch_get_one(array, len(tokens))) != 0:
+            raise RuntimeError("llama_decode failed")
+        lc.llama_synchronize(ctx)
+
+    return decode
+
+
+def _llama_kwargs() -> dict[str, Any]:
+    from desktop_app.core.engine.loader import resolve_threads
+    from desktop_app.core.engine.protocol import LoadSettings
+
+    settings = LoadSettings("")
+    threads = resolve_threads(settings)
+    return {
+        "n_ctx": settings.n_ctx,
+        "n_batch": settings.n_batch,
+        "n_ubatch": settings.n_ubatch,
+        "n_threads": threads.n_threads,
+        "n_threads_batch": threads.n_threads_batch,
+        "flash_attn": settings.flash_attn,
+        "use_mmap": False,
+        "verbose": True,
+    }
+
+
+def _serve_worker(path: str) -> None:
+    from benchmarks.engine_vs_llama_bench import N_PROMPT, PromptTexts, _timed_generate
+    from desktop_app.core.engine.client import SyncWorker
+    from desktop_app.core.engine.protocol import Loaded, LoadSettings
+
+    texts = PromptTexts(Path(path))
+    with SyncWorker(name="prompt-path") as sw:
+        loaded = sw.result(sw.worker.load(LoadSettings(path)), 600)
+        if not isinstance(loaded, Loaded):
+            raise SystemExit(f"load failed: {loaded}")
+        _timed_generate(sw, texts.make(1000, N_PROMPT), 4)  # warm-up
+        print("ready", flush=True)
+        for index, _line in enumerate(sys.stdin):
+            _start, _times, done = _timed_generate(sw, texts.make(index, N_PROMPT), 1)
+            print(done.stats.prompt_decode_tps, flush=True)
+
+
+def _serve(kind: str, path: str) -> None:
+    """One path, kept alive: prints 'ready', then one prompt's tokens/s per line read."""
+    if kind == "worker":
+        _serve_worker(path)
+        return
+    from desktop_app.core import llama_backend
+
+    lc = llama_backend.llama()
+    keep: list[Any] = []  # callbacks and objects llama.cpp holds raw pointers to
+    if kind in ("bare", "bare-qd"):
+        model, ctx = _bare_context(lc, path, quantdesk=kind == "bare-qd")
+        if kind == "bare-qd":
+            callback = lc.ggml_abort_callback(lambda _data: False)
+            lc.llama_set_abort_callback(ctx, callback, None)
+            keep.append(callback)
+        decode = _bare_decoder(lc, ctx)
+        vocab = lc.llama_model_get_vocab(model)
+        n_vocab, bos = lc.llama_vocab_n_tokens(vocab), lc.llama_vocab_bos(vocab)
+    elif kind in ("llama", "llama-eval"):
+        llm = lc.Llama(path, **_llama_kwargs())
+        keep.append(llm)
+        n_vocab, bos = llm.n_vocab(), llm.token_bos()
+        decode = _bare_decoder(lc, llm.ctx) if kind == "llama" else _eval_decoder(lc, llm)
+    elif kind == "engine":
+        from desktop_app.core.engine.loader import load_model
+        from desktop_app.core.engine.protocol import LoadSettings
+
+        loaded = load_model(
+            LoadSettings(path),
+            progress=lambda _f: True,
+            cancelled=lambda: False,
+            last_error=lambda: "",
+        )
+        llm = loaded.llm
+        llm.abort_check = lambda: False  # as generation installs the request's cancel flag
+        keep.append(loaded)
+        n_vocab, bos = llm.n_vocab(), llm.token_bos()
+        decode = _eval_decoder(lc, llm)
+    else:
+        raise SystemExit(f"unknown path {kind!r}")
+
+    rng = random.Random(kind)
+
+    def prompt_tps() -> float:
+        tokens = [bos] + [rng.randrange(n_vocab) for _ in range(PROMPT - 1)]
+        started = time.perf_counter()
+        decode(tokens)
+        return PROMPT / (time.perf_counter() - started)
+
+    prompt_tps()  # warm-up, as llama-bench runs each test once first
+    print("ready", flush=True)
+    for _line in sys.stdin:
+        print(prompt_tps(), flush=True)
+
+
+def _eval_decoder(lc: Any, llm: Any) -> Callable[[list[int]], None]:
+    def decode(tokens: list[int]) -> None:
+        lc.llama_memory_clear(lc.llama_get_memory(llm.ctx), True)
+        llm.n_tokens = 0
+        llm.eval(tokens)
+
+    return decode
+
+
+# --- the comparison ------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, kind: str, model: Path) -> None:
+        env = dict(os.environ)
+        env.pop("OMP_WAIT_POLICY", None)
+        # The paths with QuantDesk's settings get the huge pages its workers get.
+        env["GLIBC_TUNABLES"] = "" if kind == "bare" else HUGE_PAGES
+        self.kind = kind
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, "--model", str(model)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        if self._line() != "ready":
+            raise RuntimeError(f"{kind} did not start")
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def prompt_tps(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        return float(self._line())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def compare(model: Path, kinds: list[str], rounds: int) -> dict[str, list[float]]:
+    servers = [Server(kind, model) for kind in kinds]
+    speeds: dict[str, list[float]] = {kind: [] for kind in kinds}
+    try:
+        for round_no in range(rounds):
+            shift = round_no % len(servers)
+            order = servers[shift:] + servers[:shift]
+            for server in reversed(order) if round_no % 2 else order:
+                speeds[server.kind].append(server.prompt_tps())
+            print(
+                f"  round {round_no + 1}: "
+                + ", ".join(f"{kind} {values[-1]:.1f}" for kind, values in speeds.items()),
+                flush=True,
+            )
+    finally:
+        for server in servers:
+            server.close()
+    return speeds
+
+
+def ratios(speeds: dict[str, list[float]]) -> dict[str, tuple[float, float, float]]:
+    """Per path: median, lowest and highest of the per-round ratios to the first path."""
+    reference = list(speeds.values())[0]
+    out = {}
+    for kind, values in list(speeds.items())[1:]:
+        per_round = [value / ref for value, ref in zip(values, reference, strict=True)]
+        out[kind] = (statistics.median(per_round), min(per_round), max(per_round))
+    return out
+
+
+def report(results: dict[str, dict[str, list[float]]], rounds: int) -> str:
+    load = os.getloadavg()
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.release()}. Date: {dt.date.today().isoformat()}. "
+        f"{rounds} rounds; load average at the end {load[0]:.2f}.",
+        "",
+        "| model | path | prompt tok/s (median) | ratio to the first path | lowest | highest |",
+        "|---|---|---|---|---|---|",
+    ]
+    for quant, speeds in results.items():
+        first = list(speeds)[0]
+        lines.append(f"| {quant} | {first} | {statistics.median(speeds[first]):.1f} | 1 | | |")
+        for kind, (median, low, high) in ratios(speeds).items():
+            lines.append(
+                f"| {quant} | {kind} | {statistics.median(speeds[kind]):.1f} | **{median:.3f}** "
+                f"| {low:.3f} | {high:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--quants", default="Q4_K_M,F16")
+    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    if args.serve:
+        _serve(args.serve, args.model)
+        return 0
+    from benchmarks.fit_accuracy import _write_section, ensure_models
+
+    models = ensure_models("realistic", args.quants.split(","))
+    kinds = args.paths.split(",")
+    results = {}
+    for quant in args.quants.split(","):
+        print(f"{quant}: {', '.join(kinds)}", flush=True)
+        results[quant] = compare(models[quant], kinds, args.rounds)
+    text = report(results, args.rounds)
+    print(text)
+    if not args.no_write:
+        _write_section(ROOT / "benchmarks" / "RESULTS.md", HEADING, HEADING + "\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
