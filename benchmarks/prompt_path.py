@@ -8,6 +8,10 @@ median over rounds of each path's speed divided by the reference's in the same r
 
 Paths (``--paths``, the first is the reference):
 
+* ``llama-bench``: llama.cpp's own tool, run once per turn (``-p 512 -n 0 -fa 1 -r 1``: its
+  warm-up, then one pp512). A fresh process each time, but timed by llama-bench itself, in the
+  same rotation as the others, so the minute's drift cancels out of its ratios too.
+
 * ``bare``: llama-cpp-python's low-level API with llama-bench's settings (n_ctx 512, n_batch
   2048, n_ubatch 512, every physical core, flash attention, the file mapped), timed around one
   ``llama_decode`` of a ``llama_batch_get_one`` batch. What llama-bench does, from Python.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import random
@@ -45,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PATHS = ("bare", "bare-qd", "llama", "llama-eval", "engine", "worker")
+PATHS = ("llama-bench", "bare", "bare-qd", "llama", "llama-eval", "engine", "worker")
 PROMPT = 512
 HUGE_PAGES = "glibc.malloc.hugetlb=1"
 HEADING = "## Prompt path: bare llama.cpp to the engine, in turns"
@@ -218,8 +223,32 @@ class Server:
         self.process.wait(timeout=60)
 
 
+class LlamaBenchRuns:
+    """llama-bench in the rotation: one fresh run per turn."""
+
+    kind = "llama-bench"
+
+    def __init__(self, model: Path) -> None:
+        from benchmarks.native_tools import ensure_tool
+
+        self._cmd = [str(ensure_tool("llama-bench")), "-m", str(model), "-p", str(PROMPT)]
+        self._cmd += ["-n", "0", "-fa", "1", "-r", "1", "-o", "json"]
+
+    def prompt_tps(self) -> float:
+        env = dict(os.environ)
+        env.pop("OMP_WAIT_POLICY", None)
+        env.pop("GLIBC_TUNABLES", None)
+        out = subprocess.run(self._cmd, env=env, check=True, capture_output=True, text=True)
+        return float(json.loads(out.stdout)[0]["avg_ts"])
+
+    def close(self) -> None:
+        pass
+
+
 def compare(model: Path, kinds: list[str], rounds: int) -> dict[str, list[float]]:
-    servers = [Server(kind, model) for kind in kinds]
+    servers: list[Server | LlamaBenchRuns] = [
+        LlamaBenchRuns(model) if kind == "llama-bench" else Server(kind, model) for kind in kinds
+    ]
     speeds: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:
         for round_no in range(rounds):

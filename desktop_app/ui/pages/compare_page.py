@@ -18,11 +18,9 @@ Signals:
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -38,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.compare.conversation import can_follow_up, conversation_after, turns
+from desktop_app.core.compare.conversation import can_follow_up, conversation_after
 from desktop_app.core.compare.results import (
     CompareResult,
     CompareSpec,
@@ -50,9 +48,9 @@ from desktop_app.core.compare.results import (
     RunPlan,
 )
 from desktop_app.core.engine.protocol import ChatMessage, Token
-from desktop_app.formatting import human_bytes
 from desktop_app.messages import describe_error
 from desktop_app.ui.compare_bridge import CompareBridge
+from desktop_app.ui.compare_documents import chat_document, describe_plan, read_text_file
 from desktop_app.ui.services import Services
 from desktop_app.ui.tasks import Op
 from desktop_app.ui.widgets.compare_chart import QualityChart, chart_points
@@ -62,71 +60,8 @@ from desktop_app.ui.widgets.compare_panes import ComparePanes
 from desktop_app.ui.widgets.compare_quality import CompareQuality
 from desktop_app.ui.widgets.compare_setup import CompareSetup
 
-TEXT_FILE_LIMIT = 4 * 1024 * 1024  # a user text larger than this is refused (scoring is chunked)
 _BANNER_ERROR = "background: rgba(214,69,65,0.15); border-radius: 4px; padding: 6px;"
 _BANNER_INFO = "background: rgba(74,123,208,0.15); border-radius: 4px; padding: 6px;"
-
-
-def describe_plan(plan: RunPlan) -> str:
-    """The run mode and why, in plain words."""
-    n = len(plan.variants)
-    together, available = human_bytes(plan.combined_bytes), human_bytes(plan.available_bytes)
-    threads = f"{plan.threads} thread{'s' if plan.threads != 1 else ''}"
-    if plan.mode == RunMode.PARALLEL:
-        return (
-            f"Side by side: all {n} files fit in memory at once ({together} together, "
-            f"{available} available), so they run in parallel, {threads} each."
-        )
-    return (
-        f"One after another: together they would need {together} but {available} is "
-        f"available, so each is loaded, run and unloaded in turn ({threads})."
-    )
-
-
-def _read_text_file(path: str) -> tuple[str, str]:
-    p = Path(path)
-    size = p.stat().st_size
-    if size > TEXT_FILE_LIMIT:
-        raise ValueError(
-            f"{p.name} is {human_bytes(size)}; texts up to {human_bytes(TEXT_FILE_LIMIT)} "
-            "can be scored"
-        )
-    return p.name, p.read_bytes().decode("utf-8", errors="replace")
-
-
-def chat_document(model_path: str, messages: tuple[ChatMessage, ...]) -> dict[str, Any]:
-    """The conversation as a chat export document (what ChatStore.import_json reads), so Chat
-    opens it as a conversation of its own."""
-    from desktop_app.core.chat_store import EXPORT_FORMAT, EXPORT_VERSION
-
-    now = time.time()
-    system = next((m.content for m in messages if m.role == "system"), "")
-    first_user = next((m.content for m in messages if m.role == "user"), "")
-    title = " ".join(first_user.split())[:60] or "From Compare"
-    n_turns = len(turns(messages))
-    return {
-        "format": EXPORT_FORMAT,
-        "version": EXPORT_VERSION,
-        "conversation": {
-            "title": title,
-            "system_prompt": system,
-            "model_path": model_path,
-            "created_at": now,
-            "updated_at": now,
-            "settings": {"from": "compare", "turns": n_turns},
-        },
-        "messages": [
-            {
-                "role": m.role,
-                "content": m.content,
-                "state": "complete",
-                "created_at": now,
-                "stats": {},
-            }
-            for m in messages
-            if m.role != "system"
-        ],
-    }
 
 
 class ComparePage(QWidget):
@@ -441,7 +376,7 @@ class ComparePage(QWidget):
 
     @Slot(str)
     def _load_text_file(self, path: str) -> None:
-        Op(_read_text_file, path).success(lambda named: self.setup.set_user_text(*named)).failure(
+        Op(read_text_file, path).success(lambda named: self.setup.set_user_text(*named)).failure(
             lambda exc: self._show_banner(f"Cannot use this text: {describe_error(exc)}")
         ).owned_by(self).run_in(self._services.pools.io)
 

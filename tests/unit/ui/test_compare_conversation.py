@@ -19,7 +19,7 @@ from desktop_app.core.compare.conversation import (
 from desktop_app.core.compare.report import report_html, report_json
 from desktop_app.core.compare.results import CompareResult
 from desktop_app.core.engine.protocol import ChatMessage
-from desktop_app.ui.pages.compare_page import chat_document
+from desktop_app.ui.compare_documents import chat_document
 from desktop_app.ui.widgets.compare_conversation import CompareConversation
 
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'

@@ -15,9 +15,10 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop_app.core.compare.results import CompareResult, PaneState
+from desktop_app.ui.compare_documents import describe_plan
 from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.models.compare_summary_model import COLUMNS
-from desktop_app.ui.pages.compare_page import ComparePage, describe_plan
+from desktop_app.ui.pages.compare_page import ComparePage
 from desktop_app.ui.services import Services
 from desktop_app.ui.widgets.compare_setup import DEFAULT_PROMPT
 
