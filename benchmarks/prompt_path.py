@@ -26,6 +26,9 @@ Paths (``--paths``, the first is the reference):
   text prompt, its prompt decode speed as the worker reports it (``prompt_decode_tps``, the
   511 tokens after BOS, which stays cached). The process here only relays.
 
+A path may be named twice with a suffix (``llama-bench#2``, ``bare#2``): a second, independent
+copy in the rotation, whose ratio to the first is the noise floor of this method.
+
 Usage:
     python benchmarks/prompt_path.py [--quants Q4_K_M,F16] [--rounds 20]
         [--paths bare,bare-qd,llama,engine] [--no-write]
@@ -189,15 +192,20 @@ def _eval_decoder(lc: Any, llm: Any) -> Callable[[list[int]], None]:
 # --- the comparison ------------------------------------------------------------------------
 
 
+def _base(kind: str) -> str:
+    """The path a rotation entry runs: ``bare#2`` is a second ``bare``."""
+    return kind.split("#", 1)[0]
+
+
 class Server:
     def __init__(self, kind: str, model: Path) -> None:
         env = dict(os.environ)
         env.pop("OMP_WAIT_POLICY", None)
         # The paths with QuantDesk's settings get the huge pages its workers get.
-        env["GLIBC_TUNABLES"] = "" if kind == "bare" else HUGE_PAGES
+        env["GLIBC_TUNABLES"] = "" if _base(kind) == "bare" else HUGE_PAGES
         self.kind = kind
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, "--model", str(model)],
+            [sys.executable, __file__, "--serve", _base(kind), "--model", str(model)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -226,11 +234,10 @@ class Server:
 class LlamaBenchRuns:
     """llama-bench in the rotation: one fresh run per turn."""
 
-    kind = "llama-bench"
-
-    def __init__(self, model: Path) -> None:
+    def __init__(self, model: Path, kind: str) -> None:
         from benchmarks.native_tools import ensure_tool
 
+        self.kind = kind
         self._cmd = [str(ensure_tool("llama-bench")), "-m", str(model), "-p", str(PROMPT)]
         self._cmd += ["-n", "0", "-fa", "1", "-r", "1", "-o", "json"]
 
@@ -247,7 +254,8 @@ class LlamaBenchRuns:
 
 def compare(model: Path, kinds: list[str], rounds: int) -> dict[str, list[float]]:
     servers: list[Server | LlamaBenchRuns] = [
-        LlamaBenchRuns(model) if kind == "llama-bench" else Server(kind, model) for kind in kinds
+        LlamaBenchRuns(model, kind) if _base(kind) == "llama-bench" else Server(kind, model)
+        for kind in kinds
     ]
     speeds: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:

@@ -23,7 +23,7 @@ from desktop_app.cli_library import add_library_commands
 from desktop_app.cli_quantize import add_quantize_commands
 from desktop_app.core.engine.huge_pages import prepare_environment
 from desktop_app.core.errors import QuantDeskError
-from desktop_app.formatting import human_bytes, human_count
+from desktop_app.formatting import describe_sliding_window, human_bytes, human_count
 from desktop_app.messages import describe_error
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         ("Embedding", str(facts.n_embd or "-")),
         ("Heads (KV)", f"{facts.n_head or '-'} ({facts.n_head_kv or '-'})"),
         ("Key/value len", f"{facts.key_length or '-'}/{facts.value_length or '-'}"),
-        ("Sliding window", str(facts.sliding_window or "none")),
+        ("Sliding window", describe_sliding_window(facts)),
         ("Vocabulary", str(facts.vocab_size or "-")),
         ("Chat template", "yes" if facts.has_chat_template else "no"),
     ]

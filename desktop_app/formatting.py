@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop_app.core.model_facts import ModelFacts
+
 
 def human_bytes(n: int | float) -> str:
     """1536 -> '1.5 KiB'; binary units, like the RAM figures operating systems show."""
@@ -26,3 +31,14 @@ def human_count(n: int | None) -> str:
             value = n / div
             return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
     return str(n)
+
+
+def describe_sliding_window(facts: ModelFacts) -> str:
+    """'1,024 tokens on 5 of 6 layers'; a window in the file that llama.cpp does not apply is
+    shown as such, so nobody counts on memory it will not save."""
+    if facts.swa is not None:
+        layers = len(facts.swa.layers)
+        return f"{facts.swa.window:,} tokens on {facts.swa.n_windowed} of {layers} layers"
+    if facts.sliding_window:
+        return f"none (the file's {facts.sliding_window:,} tokens are not applied)"
+    return "none"

@@ -132,7 +132,10 @@ def _pad(n: int, to: int) -> int:
     return -(-n // to) * to
 
 
-def kv_cache_bytes(facts: ModelFacts, n_ctx: int, kv_type: str = "f16") -> int:
+def kv_cache_bytes(facts: ModelFacts, n_ctx: int, kv_type: str = "f16", n_ubatch: int = 512) -> int:
+    """Every layer keeps K and V for each cell of the context, except the layers llama.cpp runs
+    with a sliding window: those keep the window plus one micro-batch (the engine loads with
+    ``swa_full`` off, core/sliding_window.py)."""
     if kv_type not in KV_TYPE_BYTES:
         raise ValueError(f"kv_type must be one of {sorted(KV_TYPE_BYTES)}")
     n_layer = facts.n_layer or 0
@@ -141,10 +144,16 @@ def kv_cache_bytes(facts: ModelFacts, n_ctx: int, kv_type: str = "f16") -> int:
     per_type = KV_TYPE_BYTES[kv_type]
     n_ctx_pad = _pad(max(1, n_ctx), CTX_PAD)
     if facts.n_head_kv_per_layer:
-        heads_total = sum(facts.n_head_kv_per_layer[:n_layer])
+        heads = list(facts.n_head_kv_per_layer[:n_layer])
     else:
-        heads_total = n_layer * (facts.n_head_kv or 0)
-    return int(n_ctx_pad * heads_total * (k_len + v_len) * per_type)
+        heads = [facts.n_head_kv or 0] * n_layer
+    swa = facts.swa
+    swa_cells = swa.cache_cells(n_ctx_pad, max(1, n_ubatch)) if swa else n_ctx_pad
+    cells = sum(
+        n_heads * (swa_cells if swa and il < len(swa.layers) and swa.layers[il] else n_ctx_pad)
+        for il, n_heads in enumerate(heads)
+    )
+    return int(cells * (k_len + v_len) * per_type)
 
 
 def repack_bytes(facts: ModelFacts, types: frozenset[str]) -> int:
@@ -182,7 +191,7 @@ def estimate_memory(
     return MemoryEstimate(
         weights=facts.weights_bytes,
         repack=repack_all if use_mmap else 0,
-        kv_cache=kv_cache_bytes(facts, plan.n_ctx, plan.kv_type),
+        kv_cache=kv_cache_bytes(facts, plan.n_ctx, plan.kv_type, plan.n_ubatch),
         compute=compute_bytes(facts, plan),
         overhead=RUNTIME_OVERHEAD,
         n_ctx=plan.n_ctx,
@@ -270,7 +279,7 @@ def estimate_as_quant(
     memory = MemoryEstimate(
         weights=weights,
         repack=0,
-        kv_cache=kv_cache_bytes(facts, plan.n_ctx, plan.kv_type),
+        kv_cache=kv_cache_bytes(facts, plan.n_ctx, plan.kv_type, plan.n_ubatch),
         compute=compute_bytes(facts, plan),
         overhead=RUNTIME_OVERHEAD,
         n_ctx=plan.n_ctx,

@@ -15,6 +15,7 @@ from desktop_app.core.gguf_file import (
     read_gguf_header,
 )
 from desktop_app.core.quant_types import FileType, file_type_by_id, infer_file_type
+from desktop_app.core.sliding_window import SlidingWindow, sliding_window
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class ModelFacts:
     # (name, ggml type name, n_bytes, n_dims) of every tensor: the fit estimate needs per-tensor
     # types because llama.cpp repacks some of them into extra buffers.
     tensors: tuple[tuple[str, str, int, int], ...] = ()
+    # The layers llama.cpp runs with a sliding window (core/sliding_window.py); None: none do.
+    swa: SlidingWindow | None = None
 
     @property
     def quant_label(self) -> str:
@@ -83,6 +86,7 @@ class ModelFacts:
             "key_length": self.key_length,
             "value_length": self.value_length,
             "sliding_window": self.sliding_window,
+            "sliding_window_layers": self.swa.n_windowed if self.swa else 0,
             "vocab_size": self.vocab_size,
             "tokenizer_model": self.tokenizer_model,
             "has_chat_template": self.has_chat_template,
@@ -187,6 +191,7 @@ def facts_from_header(header: GGUFHeader, path: str = "") -> ModelFacts:
         split_count=_int(md.get("split.count")) or 1,
         tensor_types=tensor_types,
         tensors=tuple(tensor_rows),
+        swa=sliding_window(arch, md, _int(arch_key("block_count"))),
     )
 
 

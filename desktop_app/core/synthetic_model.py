@@ -1,4 +1,5 @@
-"""Llama-architecture GGUF files with random weights and a small but real tokenizer.
+"""Llama-architecture GGUF files (or Gemma 3, for a sliding window) with random weights and a
+small but real tokenizer.
 
 There is no internet where QuantDesk is tested, so tests and benchmarks make their own models.
 The files load in llama.cpp and generate (nonsense) text; sizes, memory use and speed behave like
@@ -50,7 +51,9 @@ _WORDS = (
 
 @dataclass(frozen=True)
 class ModelShape:
-    """Hyperparameters of a Llama-architecture model."""
+    """Hyperparameters of a Llama-architecture model; ``architecture="gemma3"`` writes Gemma 3's
+    layout instead (its extra norms), whose ``sliding_window`` makes five layers in six attend
+    to that many recent tokens only, as llama.cpp runs Gemma 3."""
 
     n_embd: int
     n_layer: int
@@ -60,6 +63,8 @@ class ModelShape:
     n_vocab: int
     n_ctx_train: int = 4096
     tied_embeddings: bool = False
+    architecture: str = "llama"  # or "gemma3"
+    sliding_window: int = 0  # gemma3 only: 0 = every layer sees the whole context
 
     @property
     def head_dim(self) -> int:
@@ -149,6 +154,7 @@ def _tensor_plan(shape: ModelShape) -> list[tuple[str, tuple[int, ...], bool]]:
     plan: list[tuple[str, tuple[int, ...], bool]] = [
         ("token_embd.weight", (shape.n_vocab, d), False)
     ]
+    gemma = shape.architecture == "gemma3"
     for i in range(shape.n_layer):
         p = f"blk.{i}."
         plan += [
@@ -157,11 +163,21 @@ def _tensor_plan(shape: ModelShape) -> list[tuple[str, tuple[int, ...], bool]]:
             (p + "attn_k.weight", (shape.n_head_kv * hd, d), False),
             (p + "attn_v.weight", (shape.n_head_kv * hd, d), False),
             (p + "attn_output.weight", (d, shape.n_head * hd), False),
+        ]
+        if gemma:
+            plan += [
+                (p + "attn_q_norm.weight", (hd,), True),
+                (p + "attn_k_norm.weight", (hd,), True),
+                (p + "post_attention_norm.weight", (d,), True),
+            ]
+        plan += [
             (p + "ffn_norm.weight", (d,), True),
             (p + "ffn_gate.weight", (shape.n_ff, d), False),
             (p + "ffn_up.weight", (shape.n_ff, d), False),
             (p + "ffn_down.weight", (d, shape.n_ff), False),
         ]
+        if gemma:
+            plan.append((p + "post_ffw_norm.weight", (d,), True))
     plan.append(("output_norm.weight", (d,), True))
     if not shape.tied_embeddings:
         plan.append(("output.weight", (shape.n_vocab, d), False))
@@ -200,7 +216,9 @@ def write_model(
     tmp = out.with_name(out.name + ".tmp")
     tokens, scores, types = build_vocab(shape.n_vocab)
 
-    writer = gguf.GGUFWriter(tmp, "llama")
+    if shape.architecture not in ("llama", "gemma3"):
+        raise ValueError("architecture must be llama or gemma3")
+    writer = gguf.GGUFWriter(tmp, shape.architecture)
     writer.add_name(name)
     writer.add_basename(basename)
     writer.add_context_length(shape.n_ctx_train)
@@ -210,6 +228,11 @@ def write_model(
     writer.add_head_count(shape.n_head)
     writer.add_head_count_kv(shape.n_head_kv)
     writer.add_rope_dimension_count(shape.head_dim)
+    if shape.architecture == "gemma3":
+        writer.add_key_length(shape.head_dim)
+        writer.add_value_length(shape.head_dim)
+        if shape.sliding_window:
+            writer.add_sliding_window(shape.sliding_window)
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_vocab_size(shape.n_vocab)
@@ -249,6 +272,6 @@ def write_model(
     return out
 
 
-def shape_with(base: str, **changes: int | bool) -> ModelShape:
+def shape_with(base: str, **changes: int | bool | str) -> ModelShape:
     """A named shape with some fields changed (tests use it for odd dimensions)."""
     return replace(SHAPES[base], **changes)  # type: ignore[arg-type]

@@ -8,6 +8,9 @@ The engine's choices (each measured in ../shared/reference/backend-notes.md):
   which the worker's malloc backs with huge pages (engine/huge_pages.py). Generation reads them
   faster there than through the file's page-cache mapping, a repacked copy is not held next to
   a mapped original, and a model file replaced or truncated on disk cannot fault the worker.
+* Sliding-window layers (Gemma 2 and 3, gpt-oss, ...) get llama.cpp's small window cache, not
+  one as long as the context: Gemma 3 at 32k tokens needs a fraction of the KV memory.
+  ``EngineLlama.generate`` re-evaluates a prompt whose cached prefix the window has lost.
 * ``verbose=True`` on purpose: ``verbose=False`` makes llama-cpp-python dup2 fds 1 and 2 to
   /dev/null process-wide during loads (section 7). llama.cpp's own log goes through
   ``llama_backend``'s callback instead, and the worker routes Python's stdio to logging.
@@ -128,6 +131,7 @@ def load_model(
             use_mmap=use_mmap,
             use_mlock=settings.use_mlock,
             n_gpu_layers=settings.n_gpu_layers,
+            swa_full=False,  # sliding-window layers keep only their window (sliding_window.py)
             seed=settings.seed,
             verbose=True,
         )

@@ -9,6 +9,15 @@
   prompt), where a cancel must not wait for seconds, and removed for one-token generation steps,
   where the engine checks for a cancel between tokens anyway.
 
+* Sliding-window models: the engine loads them with llama.cpp's small window cache (``swa_full``
+  off, core/sliding_window.py), which keeps only the latest ``window + n_ubatch`` positions for
+  the windowed layers. ``Llama.generate`` reuses any cached prefix of a new prompt; after a
+  rollback (regenerate, edit and resend, older turns dropped) that prefix may end before
+  positions the cache has already let go, and decoding on from it would silently attend to
+  nothing there. ``generate`` checks the oldest position still cached first and, when the
+  reused prefix needs older ones, makes ``Llama`` evaluate the whole prompt again (what
+  llama-server does in the same case).
+
 ``tokens_evaluated`` counts tokens really decoded (``Llama.generate`` reuses a cached prefix), so
 prompt speed is measured on the work done. ``decode_seconds`` (batches of several tokens) and
 ``step_seconds`` with ``steps`` (one-token generation steps) time llama_decode alone, without
@@ -34,6 +43,7 @@ def engine_llama_class() -> Any:
     lc = llama_backend.llama()
 
     class EngineLlama(lc.Llama):  # type: ignore[misc, name-defined]
+        n_tokens: int  # Llama's count of evaluated tokens in the KV cache
         def __init__(
             self, *args: Any, progress: Callable[[float], bool] | None = None, **kwargs: Any
         ) -> None:
@@ -57,6 +67,8 @@ def engine_llama_class() -> Any:
             self.step_seconds = 0.0  # one-token generation steps
             self.steps = 0
             super().__init__(*args, **kwargs)
+            self.window = int(lc.llama_model_n_swa(self.model))  # 0: no sliding window
+            self.prefix_restarts = 0  # prompts evaluated again because the window lost them
 
         @property
         def model_params(self) -> Any:
@@ -74,6 +86,29 @@ def engine_llama_class() -> Any:
                 return bool(check is not None and check())
             except Exception:  # noqa: BLE001 - must not cross into C; keep decoding
                 return False
+
+        def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
+            tokens = list(tokens)
+            if self.window > 0 and self.n_tokens > 0 and kwargs.get("reset", True):
+                self._forget_a_prefix_the_window_lost(tokens)
+            return super().generate(tokens, *args, **kwargs)
+
+        def _forget_a_prefix_the_window_lost(self, tokens: list[int]) -> None:
+            cached = self._input_ids.tolist()
+            common = 0
+            for old, new in zip(cached, tokens, strict=False):
+                if old != new:
+                    break
+                common += 1
+            # What Llama.generate will keep: the common prefix, less one token when the prompt
+            # is all cached (its last token is evaluated again for fresh logits).
+            kept = common - 1 if common == len(tokens) else common
+            if kept >= self.n_tokens or kept <= 0:
+                return  # nothing rolled back, or nothing reused anyway
+            oldest = int(lc.llama_memory_seq_pos_min(lc.llama_get_memory(self.ctx), 0))
+            if oldest > max(0, kept - self.window):
+                self.n_tokens = 0  # Llama.generate then starts from an empty cache
+                self.prefix_restarts += 1
 
         def eval(self, tokens: Any) -> None:
             want_abort = len(tokens) > 1 and self.abort_check is not None

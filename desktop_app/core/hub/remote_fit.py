@@ -62,7 +62,7 @@ def _sized_estimate(
         kv = compute = 0
         weights = variant_size
     else:
-        kv = kv_cache_bytes(facts.facts, plan.n_ctx, plan.kv_type)
+        kv = kv_cache_bytes(facts.facts, plan.n_ctx, plan.kv_type, plan.n_ubatch)
         compute = compute_bytes(facts.facts, plan)
         # Each shard has its own header; the tensor data is the rest.
         weights = max(0, variant_size - facts.header_bytes)

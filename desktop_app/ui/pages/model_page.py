@@ -27,7 +27,7 @@ from desktop_app.core.fit import FitEstimate, LoadPlan, estimate_as_quant, estim
 from desktop_app.core.hardware import memory_snapshot
 from desktop_app.core.model_facts import ModelFacts, read_model_facts
 from desktop_app.core.quant_types import FILE_TYPES
-from desktop_app.formatting import human_bytes, human_count
+from desktop_app.formatting import describe_sliding_window, human_bytes, human_count
 from desktop_app.messages import describe_error
 from desktop_app.ui.models.quant_table import QuantRow, QuantTableModel
 from desktop_app.ui.services import Services
@@ -212,7 +212,7 @@ class ModelPage(QWidget):
         lab["shape"].setText(f"{facts.n_layer or '?'} / {facts.n_embd or '?'}")
         lab["heads"].setText(f"{facts.n_head or '?'} ({facts.n_head_kv or '?'})")
         lab["kvlen"].setText(f"{facts.key_length or '?'} / {facts.value_length or '?'}")
-        lab["swa"].setText(f"{facts.sliding_window:,} tokens" if facts.sliding_window else "none")
+        lab["swa"].setText(describe_sliding_window(facts))
         lab["vocab"].setText(f"{facts.vocab_size:,}" if facts.vocab_size else "unknown")
         lab["template"].setText("yes" if facts.has_chat_template else "no (a generic one is used)")
         lab["tensors"].setText(

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.library.families import ModelFamily
 from desktop_app.core.provenance import Provenance
-from desktop_app.formatting import human_bytes, human_count
+from desktop_app.formatting import describe_sliding_window, human_bytes, human_count
 from desktop_app.messages import describe_broken_reason
 from desktop_app.ui.models.library_model import FIT_CONTEXT, LibraryRow, source_name
 from desktop_app.ui.theme import verdict_text
@@ -173,7 +173,7 @@ class LibraryDetails(QWidget):
         f["shape"].setText(f"{facts.n_layer or '?'} / {facts.n_embd or '?'}")
         f["heads"].setText(f"{facts.n_head or '?'} ({facts.n_head_kv or '?'})")
         f["kvlen"].setText(f"{facts.key_length or '?'} / {facts.value_length or '?'}")
-        f["swa"].setText(f"{facts.sliding_window:,} tokens" if facts.sliding_window else "none")
+        f["swa"].setText(describe_sliding_window(facts))
         f["vocab"].setText(f"{facts.vocab_size:,}" if facts.vocab_size else "unknown")
         f["tokenizer"].setText(facts.tokenizer_model or "unknown")
         f["template"].setText("yes" if facts.has_chat_template else "no (a generic one is used)")
