@@ -11,6 +11,8 @@ Paths (``--paths``, the first is the reference):
 * ``llama-bench``: llama.cpp's own tool, run once per turn (``-p 512 -n 0 -fa 1 -r 1``: its
   warm-up, then one pp512). A fresh process each time, but timed by llama-bench itself, in the
   same rotation as the others, so the minute's drift cancels out of its ratios too.
+  ``llama-bench-511``: the same with ``-p 511``, the work the ``engine-511`` and ``worker``
+  paths time.
 
 * ``bare``: llama-cpp-python's low-level API with llama-bench's settings (n_ctx 512, n_batch
   2048, n_ubatch 512, every physical core, flash attention, the file mapped), timed around one
@@ -22,6 +24,11 @@ Paths (``--paths``, the first is the reference):
 * ``llama-eval``: the same, timed around ``Llama.eval``: ``Llama``'s batch and bookkeeping.
 * ``engine``: ``engine.loader.load_model(LoadSettings(path))`` as the worker calls it, timed
   around ``EngineLlama.eval`` with a cancel check installed, as a chat's prompt runs.
+* ``engine-511``: the same, with BOS evaluated first and the other 511 tokens timed, as the
+  worker path and ``engine_vs_llama_bench.py`` measure (one batch of 511, not 512).
+* ``engine-chat``: the worker's own flow in this process: ``engine.generation.generate`` on a
+  512-token text prompt (BOS cached from the previous one), one token, ``prompt_decode_tps``.
+  Against ``worker``, it separates the process from the flow.
 * ``worker``: a model worker process (``SyncWorker``) asked for one token after a 512-token
   text prompt, its prompt decode speed as the worker reports it (``prompt_decode_tps``, the
   511 tokens after BOS, which stays cached). The process here only relays.
@@ -40,20 +47,31 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PATHS = ("llama-bench", "bare", "bare-qd", "llama", "llama-eval", "engine", "worker")
+PATHS = (
+    "llama-bench",
+    "llama-bench-511",
+    "bare",
+    "bare-qd",
+    "llama",
+    "llama-eval",
+    "engine",
+    "engine-511",
+    "engine-chat",
+    "worker",
+)
 PROMPT = 512
 HUGE_PAGES = "glibc.malloc.hugetlb=1"
 HEADING = "## Prompt path: bare llama.cpp to the engine, in turns"
@@ -125,10 +143,46 @@ def _serve_worker(path: str) -> None:
             print(done.stats.prompt_decode_tps, flush=True)
 
 
+def _serve_engine_chat(path: str) -> None:
+    from benchmarks.engine_vs_llama_bench import GREEDY, N_PROMPT, PromptTexts
+    from desktop_app.core.engine.generation import GenerationRun, TokenReader, generate
+    from desktop_app.core.engine.loader import load_model
+    from desktop_app.core.engine.protocol import LoadSettings
+
+    loaded = load_model(
+        LoadSettings(path),
+        progress=lambda _f: True,
+        cancelled=lambda: False,
+        last_error=lambda: "",
+    )
+    llm, texts = loaded.llm, PromptTexts(Path(path))
+    reader = TokenReader(llm, loaded.vocab)
+
+    def prompt_decode_tps(index: int, max_tokens: int) -> float:
+        tokens = llm.tokenize(texts.make(index, N_PROMPT).encode(), add_bos=True)
+        run = GenerationRun(
+            request_id=index + 1,
+            sampling=replace(GREEDY, max_tokens=max_tokens),
+            emit=lambda _event: None,
+            cancelled=lambda: False,
+            received_at=time.perf_counter(),
+        )
+        _text, stats = generate(llm, reader, tokens, run)
+        return stats.prompt_decode_tps
+
+    prompt_decode_tps(1000, 4)  # warm-up, as the worker path's
+    print("ready", flush=True)
+    for index, _line in enumerate(sys.stdin):
+        print(prompt_decode_tps(index, 1), flush=True)
+
+
 def _serve(kind: str, path: str) -> None:
     """One path, kept alive: prints 'ready', then one prompt's tokens/s per line read."""
     if kind == "worker":
         _serve_worker(path)
+        return
+    if kind == "engine-chat":
+        _serve_engine_chat(path)
         return
     from desktop_app.core import llama_backend
 
@@ -148,7 +202,7 @@ def _serve(kind: str, path: str) -> None:
         keep.append(llm)
         n_vocab, bos = llm.n_vocab(), llm.token_bos()
         decode = _bare_decoder(lc, llm.ctx) if kind == "llama" else _eval_decoder(lc, llm)
-    elif kind == "engine":
+    elif kind in ("engine", "engine-511"):
         from desktop_app.core.engine.loader import load_model
         from desktop_app.core.engine.protocol import LoadSettings
 
@@ -170,6 +224,11 @@ def _serve(kind: str, path: str) -> None:
 
     def prompt_tps() -> float:
         tokens = [bos] + [rng.randrange(n_vocab) for _ in range(PROMPT - 1)]
+        if kind == "engine-511":  # BOS already cached, as the worker path measures
+            decode(tokens[:1])
+            started = time.perf_counter()
+            llm.eval(tokens[1:])
+            return (PROMPT - 1) / (time.perf_counter() - started)
         started = time.perf_counter()
         decode(tokens)
         return PROMPT / (time.perf_counter() - started)
@@ -238,7 +297,8 @@ class LlamaBenchRuns:
         from benchmarks.native_tools import ensure_tool
 
         self.kind = kind
-        self._cmd = [str(ensure_tool("llama-bench")), "-m", str(model), "-p", str(PROMPT)]
+        n_prompt = PROMPT - 1 if _base(kind) == "llama-bench-511" else PROMPT
+        self._cmd = [str(ensure_tool("llama-bench")), "-m", str(model), "-p", str(n_prompt)]
         self._cmd += ["-n", "0", "-fa", "1", "-r", "1", "-o", "json"]
 
     def prompt_tps(self) -> float:
@@ -254,7 +314,9 @@ class LlamaBenchRuns:
 
 def compare(model: Path, kinds: list[str], rounds: int) -> dict[str, list[float]]:
     servers: list[Server | LlamaBenchRuns] = [
-        LlamaBenchRuns(model, kind) if _base(kind) == "llama-bench" else Server(kind, model)
+        LlamaBenchRuns(model, kind)
+        if _base(kind).startswith("llama-bench")
+        else Server(kind, model)
         for kind in kinds
     ]
     speeds: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -286,11 +348,11 @@ def ratios(speeds: dict[str, list[float]]) -> dict[str, tuple[float, float, floa
 
 
 def report(results: dict[str, dict[str, list[float]]], rounds: int) -> str:
-    load = os.getloadavg()
+    from benchmarks.bundle_start import machine_line
+
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{platform.system()} {platform.release()}. Date: {dt.date.today().isoformat()}. "
-        f"{rounds} rounds; load average at the end {load[0]:.2f}.",
+        f"{machine_line()} Date: {dt.date.today().isoformat()}. {rounds} rounds per model. "
+        "Command: `python benchmarks/prompt_path.py`.",
         "",
         "| model | path | prompt tok/s (median) | ratio to the first path | lowest | highest |",
         "|---|---|---|---|---|---|",
