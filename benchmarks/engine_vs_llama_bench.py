@@ -26,7 +26,9 @@ VM's speed drifts by 5-10% from one minute to the next, so a single repetition p
 repetition's prompt ratio is kept in its own column. The measured prompt spans the same
 512 positions as llama-bench's pp512: BOS stays in the KV cache from the warm-up, the other 511
 tokens are evaluated. (A 513th position would cost 2-3%: the attention then covers 768 cache
-cells, padded to 256, instead of 512.)
+cells, padded to 256, instead of 512.) Timing those 511 tokens after a cached BOS reads about 1%
+below timing 512 from an empty cache (``prompt_path.py``, engine against engine-511), so the
+prompt ratios here lean about 1% against QuantDesk; ``prompt_path.py`` compares prompts in turns.
 The machine is shared: the background CPU use of other processes is sampled from /proc/stat
 before each comparison and reported with the load average.
 
