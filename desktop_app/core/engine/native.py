@@ -44,6 +44,7 @@ def engine_llama_class() -> Any:
 
     class EngineLlama(lc.Llama):  # type: ignore[misc, name-defined]
         n_tokens: int  # Llama's count of evaluated tokens in the KV cache
+
         def __init__(
             self, *args: Any, progress: Callable[[float], bool] | None = None, **kwargs: Any
         ) -> None:

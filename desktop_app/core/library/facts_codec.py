@@ -17,13 +17,14 @@ from typing import Any
 
 from desktop_app.core.model_facts import ModelFacts, TensorTypeStats
 from desktop_app.core.quant_types import file_type_by_id
+from desktop_app.core.sliding_window import SlidingWindow
 
 __all__ = ["SCHEMA", "decode_facts", "encode_facts"]
 
 _HINTS = typing.get_type_hints(ModelFacts)
 _FIELDS = tuple(f.name for f in dataclasses.fields(ModelFacts))
 # Fields with their own encoding below; "path" is not stored: a cached file may have moved.
-_SPECIAL = {"path", "file_type", "tensor_types", "tensors", "n_head_kv_per_layer"}
+_SPECIAL = {"path", "file_type", "tensor_types", "tensors", "n_head_kv_per_layer", "swa"}
 _SCALARS = (int, float, str, bool)
 
 # Changes whenever ModelFacts gains, loses or retypes a field, so old caches are dropped.
@@ -62,6 +63,8 @@ def encode_facts(facts: ModelFacts) -> dict[str, Any]:
     data["tensors"] = [list(t) for t in facts.tensors]
     per_layer = facts.n_head_kv_per_layer
     data["n_head_kv_per_layer"] = list(per_layer) if per_layer is not None else None
+    swa = facts.swa
+    data["swa"] = {"window": swa.window, "layers": list(swa.layers)} if swa else None
     return data
 
 
@@ -111,6 +114,16 @@ def decode_facts(data: Any, path: str) -> ModelFacts:
         kwargs["n_head_kv_per_layer"] = (
             tuple(_ints(per_layer, None, "n_head_kv_per_layer")) if per_layer is not None else None
         )
+        kwargs["swa"] = _decode_swa(data["swa"])
     except KeyError as exc:
         raise ValueError(f"missing {exc}") from exc
     return ModelFacts(**kwargs)
+
+
+def _decode_swa(raw: Any) -> SlidingWindow | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("layers"), list):
+        raise ValueError("swa")
+    layers = tuple(_check(v, (bool,), "swa layer") for v in raw["layers"])
+    return SlidingWindow(_check(raw.get("window"), (int,), "swa window"), layers)

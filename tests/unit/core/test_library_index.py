@@ -425,11 +425,14 @@ def test_facts_codec_round_trip_and_type_checks(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from desktop_app.core.library.facts_codec import decode_facts, encode_facts
+    from desktop_app.core.sliding_window import SlidingWindow
 
     facts = read_model_facts(write_model(tmp_path / "t.gguf", "tiny"))
     facts = replace(facts, n_head_kv_per_layer=(2, 0), sliding_window=4096)
     data = json.loads(json.dumps(encode_facts(facts)))
     assert decode_facts(data, facts.path) == facts
+    windowed = replace(facts, swa=SlidingWindow(4096, (True, False)))
+    assert decode_facts(json.loads(json.dumps(encode_facts(windowed))), facts.path) == windowed
     for field, bad in (
         ("n_layer", True),
         ("bits_per_weight", "16"),
@@ -438,6 +441,9 @@ def test_facts_codec_round_trip_and_type_checks(tmp_path: Path) -> None:
         ("n_head_kv_per_layer", [1, "2"]),
         ("tensor_types", {"F16": [1, 2]}),
         ("tensors", [["a", "F16", 1]]),
+        ("swa", {"window": 4096, "layers": [1, 0]}),
+        ("swa", {"window": "4096", "layers": [True]}),
+        ("swa", [4096]),
     ):
         with pytest.raises(ValueError, match=r"."):
             decode_facts({**data, field: bad}, "p")
