@@ -65,6 +65,9 @@ class ModelShape:
     tied_embeddings: bool = False
     architecture: str = "llama"  # or "gemma3"
     sliding_window: int = 0  # gemma3 only: 0 = every layer sees the whole context
+    # gemma3 only: which layers slide, written as a bool per layer (as QuantDesk's converter
+    # does); empty: llama.cpp's default for Gemma 3, five layers in six.
+    sliding_window_pattern: tuple[bool, ...] = ()
 
     @property
     def head_dim(self) -> int:
@@ -233,6 +236,8 @@ def write_model(
         writer.add_value_length(shape.head_dim)
         if shape.sliding_window:
             writer.add_sliding_window(shape.sliding_window)
+        if shape.sliding_window_pattern:
+            writer.add_sliding_window_pattern(list(shape.sliding_window_pattern))
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_vocab_size(shape.n_vocab)
@@ -272,6 +277,6 @@ def write_model(
     return out
 
 
-def shape_with(base: str, **changes: int | bool | str) -> ModelShape:
+def shape_with(base: str, **changes: int | bool | str | tuple[bool, ...]) -> ModelShape:
     """A named shape with some fields changed (tests use it for odd dimensions)."""
     return replace(SHAPES[base], **changes)  # type: ignore[arg-type]

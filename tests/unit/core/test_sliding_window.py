@@ -87,3 +87,16 @@ def test_the_window_is_described_as_llama_cpp_applies_it(gemma3_file: Path) -> N
     phi3_like = replace(facts, swa=None, sliding_window=2047)
     assert describe_sliding_window(phi3_like) == "none (the file's 2,047 tokens are not applied)"
     assert describe_sliding_window(replace(facts, swa=None, sliding_window=None)) == "none"
+
+
+def test_a_per_layer_pattern_in_the_file_is_read_back(tmp_path: Path) -> None:
+    pattern = (True, False, False, True)
+    shape = shape_with(
+        "tiny",
+        architecture="gemma3",
+        sliding_window=128,
+        n_layer=4,
+        sliding_window_pattern=pattern,
+    )
+    facts = read_model_facts(write_model(tmp_path / "pattern.gguf", shape))
+    assert facts.swa == SlidingWindow(128, pattern)
