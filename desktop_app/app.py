@@ -48,13 +48,15 @@ def build_services() -> Services:
         log.warning("models folder %s unusable (%s); using %s", first, exc, paths.models)
     offline = OfflineSwitch()
     bind_offline(settings, offline)
-    return Services(
+    services = Services(
         paths=paths,
         pools=pools,
         downloads=DownloadManager(paths.models),
         offline=offline,
         settings=settings,
     )
+    services.models_folder.bind(services)
+    return services
 
 
 GC_THRESHOLDS = (20_000, 20, 10)  # Python's defaults: (700, 10, 10)

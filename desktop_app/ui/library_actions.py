@@ -60,7 +60,6 @@ class LibraryActions(QObject):
         super().__init__(parent)
         self._services = services
         self._widget = parent  # dialogs' parent
-        self.models_root = services.paths.models
         self._hidden_store = StoredPaths(services.paths.config / HIDDEN_FILE_NAME)
         # A small file read once, at construction, like the Chat page's recent models.
         self.hidden: frozenset[str] = self._hidden_store.load()
@@ -161,6 +160,11 @@ class LibraryActions(QObject):
         stored = self._services.settings.settings.models_folders
         kept = tuple(f for f in stored if Path(f) != Path(folder))
         self._services.settings.update(models_folders=kept)
+
+    @property
+    def models_root(self) -> Path:
+        """QuantDesk's own folder in effect (it follows Settings: ui/models_folder.py)."""
+        return self._services.paths.models
 
     def _settings_folders(self) -> tuple[str, ...]:
         return tuple(str(p) for p in self._services.settings.models_folders(self.models_root))

@@ -188,6 +188,10 @@ class LibraryScanner(QObject):
     def set_folders(self, folders: Sequence[Path]) -> None:
         self._folders = tuple(folders)
 
+    def set_own(self, own: Sequence[Path]) -> None:
+        """QuantDesk's own folders (the first models folder moved); used from the next scan."""
+        self._own = tuple(own)
+
     @Slot()
     def rescan(self) -> None:
         """Scan now; if a scan is running, cancel it and scan again once it has stopped."""

@@ -189,6 +189,11 @@ class DownloadManager:
     def set_config(self, config: HubConfig | None) -> None:
         self._config = config
 
+    def set_models_root(self, models_root: Path) -> None:
+        """New downloads go to ``models_root``; files already listed keep their destination."""
+        with self._lock:
+            self.models_root = Path(models_root)
+
     def add_listener(self, listener: Listener) -> None:
         with self._lock:
             self._listeners.append(listener)
@@ -205,7 +210,9 @@ class DownloadManager:
 
         The same destination already listed (and not cancelled) returns the existing task.
         """
-        dest = destination_path(self.models_root, request.repo_id, request.filename)
+        with self._lock:
+            root = self.models_root
+        dest = destination_path(root, request.repo_id, request.filename)
         with self._lock:
             if self._closed:
                 raise RuntimeError("download manager is closed")

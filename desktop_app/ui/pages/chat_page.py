@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -78,6 +79,7 @@ class ChatPage(QWidget):
         self._views: list[MessageView] = []
 
         self.model_bar = ModelBar(services.paths.models)
+        services.models_folder.changed.connect(self._on_models_folder_changed)
         self.model_bar.apply_settings(services.settings.settings)  # default ctx and threads
         services.settings.changed.connect(self.model_bar.apply_settings)
         self.model_bar.load_requested.connect(self._on_load_requested)
@@ -419,6 +421,10 @@ class ChatPage(QWidget):
 
     def _hide_banner(self) -> None:
         self.banner.hide()
+
+    @Slot(object, object)
+    def _on_models_folder_changed(self, _old: Path, new: Path) -> None:
+        self.model_bar.set_start_dir(new)
 
     def shutdown(self) -> None:
         """Window closing: stop the reply, save it, end the worker, close the store."""

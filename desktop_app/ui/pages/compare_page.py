@@ -86,6 +86,7 @@ class ComparePage(QWidget):
         self.bridge.failed.connect(self._on_run_failed)
 
         self.setup = CompareSetup(services.paths.models)
+        services.models_folder.changed.connect(self._on_models_folder_changed)
         self.setup.variants_changed.connect(self._replan)
         self.setup.run_requested.connect(self.run)
         self.setup.cancel_requested.connect(self.cancel)
@@ -226,6 +227,10 @@ class ComparePage(QWidget):
         if self.bridge.running:
             self.status.setText("Cancelling…")
             self.bridge.cancel()
+
+    @Slot(object, object)
+    def _on_models_folder_changed(self, _old: Path, new: Path) -> None:
+        self.setup.set_start_dir(new)
 
     def shutdown(self) -> None:
         """Window closing: stop every pane and wait until the workers have ended."""

@@ -72,6 +72,7 @@ class ConvertPage(QWidget):
         self._inspecting = 0  # generation of the latest source read; older results are dropped
         self._disk: tuple[int, bool] | None = None
         self.output_dir = services.paths.models
+        services.models_folder.changed.connect(self._on_models_folder_changed)
         self.runner = ConvertRunner(services.pools.heavy, services.quantize_launcher, self)
 
         title = QLabel("Convert")
@@ -176,6 +177,11 @@ class ConvertPage(QWidget):
         ).failure(lambda exc: self._on_source_failed(generation, exc)).owned_by(self).run_in(
             self._services.pools.io
         )
+
+    @Slot(object, object)
+    def _on_models_folder_changed(self, old: Path, new: Path) -> None:
+        if self.output_dir == old:  # a folder the user chose here is kept
+            self.set_output_dir(new)
 
     def set_output_dir(self, folder: str | os.PathLike[str]) -> None:
         self.output_dir = Path(folder)

@@ -168,6 +168,7 @@ class LibraryPage(QWidget):
         self.actions.notice.connect(self._on_actions_notice)
         self.actions.hidden_changed.connect(self._on_actions_hidden_changed)
         self.actions.folders_changed.connect(self._on_actions_folders_changed)
+        services.models_folder.changed.connect(self._on_models_folder_changed)
         self.actions.deleted.connect(self._on_actions_deleted)
         self.actions.imported.connect(self.rescan)
         self.search.textChanged.connect(self._on_search_text_changed)
@@ -430,6 +431,12 @@ class LibraryPage(QWidget):
 
     @Slot()
     def _on_actions_folders_changed(self) -> None:
+        self.scanner.set_folders(self._added_folders())
+        self.rescan()
+
+    @Slot(object, object)
+    def _on_models_folder_changed(self, _old: Path, new: Path) -> None:
+        self.scanner.set_own([new])
         self.scanner.set_folders(self._added_folders())
         self.rescan()
 

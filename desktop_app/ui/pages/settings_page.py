@@ -184,6 +184,8 @@ class SettingsPage(QWidget):
         self.theme_combo.currentIndexChanged.connect(self._on_theme_combo_index_changed)
         self._store.changed.connect(self._show)
         self._store.save_failed.connect(self._on_store_save_failed)
+        services.models_folder.changed.connect(self._on_models_folder_changed)
+        services.models_folder.failed.connect(self._on_models_folder_failed)
         services.offline.changed.connect(self._on_offline_changed)
 
     def _places(self) -> list[tuple[str, str, Path]]:
@@ -233,15 +235,30 @@ class SettingsPage(QWidget):
         self._show_folders_note(folders)
         self._show_offline()
 
-    def _show_folders_note(self, folders: list[str]) -> None:
+    def _show_folders_note(self, folders: list[str] | None = None) -> None:
+        if folders is None:
+            folders = [str(f) for f in self._store.models_folders(self._services.paths.models)]
         in_use = str(self._services.paths.models)
+        switch = self._services.models_folder
+        text = ""
         if folders and folders[0] != in_use:
-            self.folders_note.setText(
-                f"New models go to {folders[0]} from QuantDesk's next start (until then: {in_use})."
-            )
-        else:
-            self.folders_note.setText("")
-        self.folders_note.setVisible(bool(self.folders_note.text()))
+            if switch.problem:
+                text = (
+                    f"New models still go to {in_use}: {folders[0]} cannot be used "
+                    f"({switch.problem})."
+                )
+            else:
+                text = f"Getting {folders[0]} ready for new models…"
+        self.folders_note.setText(text)
+        self.folders_note.setVisible(bool(text))
+
+    @Slot(object, object)
+    def _on_models_folder_changed(self, _old: Path, _new: Path) -> None:
+        self._show_folders_note()
+
+    @Slot(object, str)
+    def _on_models_folder_failed(self, _folder: Path, _why: str) -> None:
+        self._show_folders_note()
 
     def _show_offline(self) -> None:
         switch = self._services.offline

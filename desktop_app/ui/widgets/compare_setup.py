@@ -199,6 +199,10 @@ class CompareSetup(QWidget):
 
     # --- files ------------------------------------------------------------------------------
 
+    def set_start_dir(self, folder: Path) -> None:
+        """Where "Open" dialogs start (the models folder in effect)."""
+        self._start_dir = folder
+
     def set_paths(self, paths: list[str]) -> None:
         self.model.set_paths(paths)
         self._refresh_reference_combo()

@@ -76,6 +76,10 @@ class ModelBar(QWidget):
         layout.addWidget(self.status, 1)
 
     @Slot(object)
+    def set_start_dir(self, folder: Path) -> None:
+        """Where "Open" dialogs start (the models folder in effect)."""
+        self._start_dir = folder
+
     def apply_settings(self, settings: Settings) -> None:
         """Take the default context and threads from Settings (not while a model is loaded:
         the spin boxes then show what it was loaded with)."""

@@ -809,3 +809,21 @@ def _record(f: RepoFile, done: int) -> PartialRecord:
         bytes_done=done,
         updated=time.time(),
     )
+
+
+def test_a_new_models_folder_takes_new_downloads_and_leaves_listed_ones(
+    models: Path, tmp_path: Path, config: HubConfig
+) -> None:
+    manager = DownloadManager(models, config=config, settings=FAST)
+    moved = tmp_path / "bigger disk" / "models"
+    try:
+        before = manager.add(DownloadRequest(REPO, FILE, 9, "0" * 64), start=False)
+        manager.set_models_root(moved)
+        after = manager.add(DownloadRequest(REPO, "sub/tiny-Q8_0.gguf", 9, "0" * 64), start=False)
+        assert manager.status(before).dest == models / "org" / "Tiny-GGUF" / FILE
+        assert manager.status(after).dest == moved / "org" / "Tiny-GGUF" / "sub" / "tiny-Q8_0.gguf"
+        # Asked for again, the same file goes to the new folder, as a task of its own.
+        again = manager.add(DownloadRequest(REPO, FILE, 9, "0" * 64), start=False)
+        assert again != before and manager.status(again).dest == moved / "org" / "Tiny-GGUF" / FILE
+    finally:
+        manager.close()

@@ -607,3 +607,29 @@ def test_details_show_how_quantdesk_made_a_file(
     select_path(page, files["lms_q4"])  # no sidecar: nothing said
     assert not page.details.provenance_box.isVisibleTo(page)
     assert page.details.provenance.text() == ""
+
+
+def test_a_folder_put_first_becomes_quantdesks_own_at_once(
+    qtbot: QtBot,
+    services: Services,
+    fake_home: FakeHome,
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+    pages: list[LibraryPage],
+) -> None:
+    old = services.paths.models
+    copy(tiny_models["Q8_0"], old / "tiny-Q8_0.gguf")
+    bigger = tmp_path / "bigger disk"
+    copy(tiny_models["Q2_K"], bigger / "tiny-Q2_K.gguf")
+    services.models_folder.bind(services)
+    page = open_page(qtbot, services, fake_home, pages)
+    with qtbot.waitSignal(services.models_folder.changed, timeout=TIMEOUT):
+        services.settings.update(models_folders=(str(bigger), str(old)))
+    # The switch rescans with the new folder as QuantDesk's own (after any scan already going).
+    with qtbot.waitSignal(page.scanner.scan_finished, timeout=TIMEOUT):
+        pass
+    sources = {Path(r["path"]).name: r["SOURCE"] for r in table_rows(page)}
+    assert sources == {"tiny-Q2_K.gguf": "QuantDesk", "tiny-Q8_0.gguf": "Added folder"}
+    # Deleting and importing follow: the new folder is the one QuantDesk owns.
+    assert page.actions.models_root == bigger
+    assert page.actions.folders == (str(old),)

@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop_app.core.hf_token import SecretFilter
 from desktop_app.core.settings import SETTINGS_FILE_NAME, Settings, Theme, load_settings
+from desktop_app.ui.pages.convert_page import ConvertPage
 from desktop_app.ui.pages.settings_page import SettingsPage
 from desktop_app.ui.services import Services
 from desktop_app.ui.settings_store import SettingsStore, bind_offline, bind_theme
@@ -96,7 +97,10 @@ def test_models_folders_add_reorder_remove(
     monkeypatch: pytest.MonkeyPatch,
     qtmodeltester: object,
 ) -> None:
+    stored.models_folder.bind(stored)
     page = open_page(qtbot, stored)
+    convert = ConvertPage(stored)
+    qtbot.addWidget(convert)
     folders = page.folder_list
     default = str(stored.paths.models)
     assert folders.folders() == [default]
@@ -112,14 +116,30 @@ def test_models_folders_add_reorder_remove(
     assert saved(stored).models_folders == (default, str(extra))
     assert not page.folders_note.isVisible()
 
-    # Moving the new folder up makes it the download folder, from the next start.
+    # Moving the new folder up makes it the download folder at once: downloads, conversions
+    # and imports go there (the page says so while the folder is being made ready).
     assert folders.up_button.isEnabled() and not folders.down_button.isEnabled()
-    folders.up_button.click()
+    with qtbot.waitSignal(stored.models_folder.changed, timeout=TIMEOUT):
+        folders.up_button.click()
+        assert page.folders_note.isVisible() and "ready" in page.folders_note.text()
     assert folders.folders() == [str(extra), default]
-    assert stored.settings.models_folders()[0] == extra
-    assert page.folders_note.isVisible() and "next start" in page.folders_note.text()
-    folders.down_button.click()
+    assert stored.paths.models == extra == stored.downloads.models_root
+    assert convert.output_dir == extra
+    assert not page.folders_note.isVisible()
+    with qtbot.waitSignal(stored.models_folder.changed, timeout=TIMEOUT):
+        folders.down_button.click()
     assert folders.folders() == [default, str(extra)]
+    assert str(stored.paths.models) == default == str(convert.output_dir)
+
+    # A folder that cannot be made (a file stands in the way) changes nothing, and says why.
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    with qtbot.waitSignal(stored.models_folder.failed, timeout=TIMEOUT):
+        stored.settings.update(models_folders=(str(blocker / "models"), default, str(extra)))
+    assert str(stored.paths.models) == default == str(stored.downloads.models_root)
+    assert page.folders_note.isVisible() and "cannot be used" in page.folders_note.text()
+    stored.settings.update(models_folders=(default, str(extra)))
+    assert not page.folders_note.isVisible()
 
     # Removing the extra folder leaves the default alone: nothing is stored, the default
     # keeps following the platform (and QUANTDESK_MODELS_DIR).
