@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop_app.core.settings import Settings
+from desktop_app.messages import describe_error
 from desktop_app.ui.tasks import Op
 
 if TYPE_CHECKING:
@@ -98,5 +99,5 @@ class ModelsFolderSwitch(QObject):
             self._pending = None
         if folder != self.wanted():
             return
-        self.problem = str(exc)
+        self.problem = describe_error(exc)
         self.failed.emit(folder, self.problem)

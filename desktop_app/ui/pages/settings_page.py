@@ -137,7 +137,8 @@ class SettingsPage(QWidget):
             path_label = PathLabel(str(folder))
             button = QPushButton("Open")
             button.setToolTip(f"Open {folder} in the file manager")
-            button.clicked.connect(lambda _=False, f=folder: self.open_folder(f))
+            # Looked up when clicked: the models folder can move while the app runs.
+            button.clicked.connect(lambda _=False, k=key: self.open_folder(self._place(k)))
             places.addWidget(QLabel(name), row, 0)
             places.addWidget(path_label, row, 1)
             places.addWidget(button, row, 2)
@@ -198,6 +199,9 @@ class SettingsPage(QWidget):
             ("cache", "Cache", p.cache),
         ]
 
+    def _place(self, key: str) -> Path:
+        return next(folder for k, _name, folder in self._places() if k == key)
+
     def open_folder(self, folder: Path) -> bool:
         ok = folder.is_dir() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
         self.open_message.setText("" if ok else f"Could not open {folder}.")
@@ -253,7 +257,9 @@ class SettingsPage(QWidget):
         self.folders_note.setVisible(bool(text))
 
     @Slot(object, object)
-    def _on_models_folder_changed(self, _old: Path, _new: Path) -> None:
+    def _on_models_folder_changed(self, _old: Path, new: Path) -> None:
+        self.place_labels["models"].set_path(str(new))
+        self.open_buttons["models"].setToolTip(f"Open {new} in the file manager")
         self._show_folders_note()
 
     @Slot(object, str)

@@ -125,6 +125,7 @@ def test_models_folders_add_reorder_remove(
     assert folders.folders() == [str(extra), default]
     assert stored.paths.models == extra == stored.downloads.models_root
     assert convert.output_dir == extra
+    assert page.place_labels["models"].path() == str(extra)  # "Where things live" follows
     assert not page.folders_note.isVisible()
     with qtbot.waitSignal(stored.models_folder.changed, timeout=TIMEOUT):
         folders.down_button.click()
@@ -138,6 +139,7 @@ def test_models_folders_add_reorder_remove(
         stored.settings.update(models_folders=(str(blocker / "models"), default, str(extra)))
     assert str(stored.paths.models) == default == str(stored.downloads.models_root)
     assert page.folders_note.isVisible() and "cannot be used" in page.folders_note.text()
+    assert "(Not a directory)" in page.folders_note.text()  # the reason, in plain words
     stored.settings.update(models_folders=(default, str(extra)))
     assert not page.folders_note.isVisible()
 
