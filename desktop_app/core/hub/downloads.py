@@ -17,7 +17,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +110,10 @@ _PHASES = {
 
 
 class _Task:
-    def __init__(self, task_id: int, request: DownloadRequest, dest: Path) -> None:
+    def __init__(self, task_id: int, request: DownloadRequest, root: Path, dest: Path) -> None:
         self.id = task_id
         self.request = request
+        self.root = root  # the models folder it was listed under; it finishes there
         self.dest = dest
         self.state = DownloadState.QUEUED
         self.done = 0
@@ -213,13 +214,16 @@ class DownloadManager:
         with self._lock:
             root = self.models_root
         dest = destination_path(root, request.repo_id, request.filename)
+        return self._add(request, root, dest, start)
+
+    def _add(self, request: DownloadRequest, root: Path, dest: Path, start: bool) -> int:
         with self._lock:
             if self._closed:
                 raise RuntimeError("download manager is closed")
             for task in self._tasks.values():
                 if task.dest == dest and task.state is not DownloadState.CANCELLED:
                     return task.id
-            task = _Task(self._next_id, request, dest)
+            task = _Task(self._next_id, request, root, dest)
             self._next_id += 1
             self._tasks[task.id] = task
             if start:
@@ -231,24 +235,28 @@ class DownloadManager:
         self._emit(task, force=True)
         return task.id
 
-    def restore(self) -> list[int]:
-        """List the partial downloads found in the models folder as paused tasks."""
+    def restore(self, other_roots: Sequence[Path] = ()) -> list[int]:
+        """List the partial downloads found in the models folder as paused tasks, and in
+        ``other_roots`` (folders that were the models folder before the user moved it: a
+        download paused there resumes there)."""
         ids = []
-        for dest, record in find_partials(self.models_root):
-            request = DownloadRequest(
-                record.repo_id, record.filename, record.size, record.sha256, record.revision
-            )
-            try:
-                expected = destination_path(self.models_root, record.repo_id, record.filename)
-            except HubError:
-                continue  # a record naming something hostile is ignored, never trusted
-            if expected != dest:
-                continue
-            task_id = self.add(request, start=False)
-            with self._lock:
-                task = self._tasks[task_id]
-                task.done = task.resumed_from = record.bytes_done
-            ids.append(task_id)
+        roots = dict.fromkeys([self.models_root, *(Path(r) for r in other_roots)])
+        for root in roots:
+            for dest, record in find_partials(root):
+                request = DownloadRequest(
+                    record.repo_id, record.filename, record.size, record.sha256, record.revision
+                )
+                try:
+                    expected = destination_path(root, record.repo_id, record.filename)
+                except HubError:
+                    continue  # a record naming something hostile is ignored, never trusted
+                if expected != dest:
+                    continue
+                task_id = self._add(request, root, dest, start=False)
+                with self._lock:
+                    task = self._tasks[task_id]
+                    task.done = task.resumed_from = record.bytes_done
+                ids.append(task_id)
         return ids
 
     def pause(self, task_id: int) -> None:
@@ -406,7 +414,7 @@ class DownloadManager:
     def _run(self, task: _Task, control: Control) -> None:
         request = task.request
         spec = TransferSpec(
-            self.models_root,
+            task.root,  # not self.models_root: a folder switch must not move a listed task
             request.repo_id,
             request.filename,
             request.revision,

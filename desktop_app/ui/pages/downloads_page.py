@@ -153,8 +153,11 @@ class DownloadsPage(QWidget):
         self.chat_button.clicked.connect(self._on_chat_clicked)
         self._on_offline_changed(services.offline.is_offline())
         self._update_empty()
-        # Partial downloads of a previous run, listed as paused (a walk of the models folder).
-        restore = Op(services.downloads.restore).success(lambda _ids: self.bridge.refresh())
+        # Partial downloads of a previous run, listed as paused (a walk of the models folders:
+        # one paused before the user put another folder first resumes where it started).
+        others = services.settings.models_folders(services.paths.models)[1:]
+        restore = Op(services.downloads.restore, others)
+        restore.success(lambda _ids: self.bridge.refresh())
         restore.failure(self._on_restore_failed).owned_by(self).run_in(services.pools.io)
 
     def shutdown(self) -> None:

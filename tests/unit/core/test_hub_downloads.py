@@ -797,6 +797,30 @@ def test_restore_lists_partials_left_by_an_earlier_run(
     assert hub.range_starts(REPO, FILE) == [700_000]
 
 
+def test_restore_resumes_a_partial_left_in_an_earlier_models_folder(
+    hub: HubServer, models: Path, tmp_path: Path, config: HubConfig
+) -> None:
+    # Paused in the old folder, then the user put another folder first and restarted.
+    f = hub_file(hub)
+    dest = models / "org" / "Tiny-GGUF" / FILE
+    dest.parent.mkdir(parents=True)
+    part_path(dest).write_bytes(f.data[:700_000])  # type: ignore[index]
+    write_record(dest, _record(f, 700_000))
+    moved = tmp_path / "bigger disk"
+    manager = DownloadManager(moved, config=config, settings=FAST)
+    try:
+        assert manager.restore() == []  # only the folder in effect: the partial is not seen
+        (task,) = manager.restore([models, moved])
+        assert manager.status(task).dest == dest and manager.status(task).done == 700_000
+        manager.resume(task)
+        time.sleep(0.01)
+        final = manager.wait(task, timeout=20)
+        assert final.state is DownloadState.DONE and final.resumed_from == 700_000
+    finally:
+        manager.close()
+    assert_verified(dest, f)  # finished where it started
+
+
 def _record(f: RepoFile, done: int) -> PartialRecord:
     return PartialRecord(
         repo_id=REPO,
@@ -812,18 +836,25 @@ def _record(f: RepoFile, done: int) -> PartialRecord:
 
 
 def test_a_new_models_folder_takes_new_downloads_and_leaves_listed_ones(
-    models: Path, tmp_path: Path, config: HubConfig
+    hub: HubServer, models: Path, tmp_path: Path, config: HubConfig
 ) -> None:
+    f = hub_file(hub)
     manager = DownloadManager(models, config=config, settings=FAST)
     moved = tmp_path / "bigger disk" / "models"
     try:
-        before = manager.add(DownloadRequest(REPO, FILE, 9, "0" * 64), start=False)
+        before = manager.add(DownloadRequest(REPO, FILE, f.size, f.sha256), start=False)
         manager.set_models_root(moved)
         after = manager.add(DownloadRequest(REPO, "sub/tiny-Q8_0.gguf", 9, "0" * 64), start=False)
         assert manager.status(before).dest == models / "org" / "Tiny-GGUF" / FILE
         assert manager.status(after).dest == moved / "org" / "Tiny-GGUF" / "sub" / "tiny-Q8_0.gguf"
         # Asked for again, the same file goes to the new folder, as a task of its own.
-        again = manager.add(DownloadRequest(REPO, FILE, 9, "0" * 64), start=False)
+        again = manager.add(DownloadRequest(REPO, FILE, f.size, f.sha256), start=False)
         assert again != before and manager.status(again).dest == moved / "org" / "Tiny-GGUF" / FILE
+        # Started after the switch, the task listed before it still lands where it said.
+        manager.resume(before)
+        time.sleep(0.01)
+        assert manager.wait(before, timeout=20).state is DownloadState.DONE
     finally:
         manager.close()
+    assert_verified(models / "org" / "Tiny-GGUF" / FILE, f)
+    assert not (moved / "org" / "Tiny-GGUF" / FILE).exists()
