@@ -300,10 +300,7 @@ def test_416_on_a_stale_partial_starts_over(
     hub: HubServer, models: Path, config: HubConfig
 ) -> None:
     f = hub_file(hub)
-    dest = models / "org" / "Tiny-GGUF" / FILE
-    dest.parent.mkdir(parents=True)
-    part_path(dest).write_bytes(f.data[:1000])  # type: ignore[index]
-    write_record(dest, _record(f, 1000))
+    leave_partial(models, f, 1000)
     hub.fault(REPO, FILE).statuses = [416]
     result = run(models, config, f)
     assert_verified(result.path, f)
@@ -716,10 +713,7 @@ def test_pause_while_checking_a_partial_keeps_it(
     hub: HubServer, models: Path, config: HubConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = hub_file(hub)
-    dest = models / "org" / "Tiny-GGUF" / FILE
-    dest.parent.mkdir(parents=True)
-    part_path(dest).write_bytes(f.data[:3_000_000])  # type: ignore[index]
-    write_record(dest, _record(f, 3_000_000))
+    dest = leave_partial(models, f, 3_000_000)
     monkeypatch.setattr(transfer_module, "_REHASH_CHUNK", 64 * 1024)
     control = Control()
 
@@ -739,10 +733,7 @@ def test_cancel_a_paused_task_deletes_its_partial(
     hub: HubServer, models: Path, config: HubConfig
 ) -> None:
     f = hub_file(hub)
-    dest = models / "org" / "Tiny-GGUF" / FILE
-    dest.parent.mkdir(parents=True)
-    part_path(dest).write_bytes(f.data[:500_000])  # type: ignore[index]
-    write_record(dest, _record(f, 500_000))
+    dest = leave_partial(models, f, 500_000)
     manager = DownloadManager(models, config=config, settings=FAST)
     try:
         (task,) = manager.restore()
@@ -774,44 +765,23 @@ def test_failed_task_reports_typed_error_and_can_be_retried(
     assert_verified(models / "org" / "Tiny-GGUF" / FILE, f)
 
 
+@pytest.mark.parametrize("moved", [False, True], ids=["same-folder", "folder-moved-since"])
 def test_restore_lists_partials_left_by_an_earlier_run(
-    hub: HubServer, models: Path, config: HubConfig
+    hub: HubServer, models: Path, tmp_path: Path, config: HubConfig, moved: bool
 ) -> None:
     f = hub_file(hub)
-    dest = models / "org" / "Tiny-GGUF" / FILE
-    dest.parent.mkdir(parents=True)
-    part_path(dest).write_bytes(f.data[:700_000])  # type: ignore[index]
-    write_record(dest, _record(f, 700_000))
-    manager = DownloadManager(models, config=config, settings=FAST)
+    dest = leave_partial(models, f, 700_000)
+    # Moved: the user put another folder first and restarted; the old one is a models folder
+    # still, and the download resumes there.
+    root, others = (tmp_path / "bigger disk", [models]) if moved else (models, [])
+    manager = DownloadManager(root, config=config, settings=FAST)
     try:
-        (task,) = manager.restore()
+        if moved:
+            assert manager.restore() == []  # the folder in effect alone does not have it
+        (task,) = manager.restore(others)
         status = manager.status(task)
         assert status.state is DownloadState.PAUSED and status.done == 700_000
-        manager.resume(task)
-        time.sleep(0.01)
-        final = manager.wait(task, timeout=20)
-        assert final.state is DownloadState.DONE and final.resumed_from == 700_000
-    finally:
-        manager.close()
-    assert_verified(dest, f)
-    assert hub.range_starts(REPO, FILE) == [700_000]
-
-
-def test_restore_resumes_a_partial_left_in_an_earlier_models_folder(
-    hub: HubServer, models: Path, tmp_path: Path, config: HubConfig
-) -> None:
-    # Paused in the old folder, then the user put another folder first and restarted.
-    f = hub_file(hub)
-    dest = models / "org" / "Tiny-GGUF" / FILE
-    dest.parent.mkdir(parents=True)
-    part_path(dest).write_bytes(f.data[:700_000])  # type: ignore[index]
-    write_record(dest, _record(f, 700_000))
-    moved = tmp_path / "bigger disk"
-    manager = DownloadManager(moved, config=config, settings=FAST)
-    try:
-        assert manager.restore() == []  # only the folder in effect: the partial is not seen
-        (task,) = manager.restore([models, moved])
-        assert manager.status(task).dest == dest and manager.status(task).done == 700_000
+        assert status.dest == dest
         manager.resume(task)
         time.sleep(0.01)
         final = manager.wait(task, timeout=20)
@@ -819,6 +789,17 @@ def test_restore_resumes_a_partial_left_in_an_earlier_models_folder(
     finally:
         manager.close()
     assert_verified(dest, f)  # finished where it started
+    assert hub.range_starts(REPO, FILE) == [700_000]
+
+
+def leave_partial(models: Path, f: RepoFile, done: int) -> Path:
+    """The first ``done`` bytes of ``f`` and their record, as a paused or cut run leaves them;
+    returns the destination."""
+    dest = models / "org" / "Tiny-GGUF" / FILE
+    dest.parent.mkdir(parents=True)
+    part_path(dest).write_bytes(f.data[:done])  # type: ignore[index]
+    write_record(dest, _record(f, done))
+    return dest
 
 
 def _record(f: RepoFile, done: int) -> PartialRecord:
