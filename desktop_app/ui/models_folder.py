@@ -48,6 +48,9 @@ class ModelsFolderSwitch(QObject):
         """Follow ``services.settings`` from now on (app.py, once)."""
         self._services = services
         services.settings.changed.connect(self._on_settings_changed)
+        # A first folder that could not be used at start-up (app.py fell back to the default)
+        # is tried again now, so Settings shows why, or the folder comes into use.
+        self._on_settings_changed(services.settings.settings)
 
     @property
     def bound(self) -> bool:

@@ -355,3 +355,19 @@ def test_chat_model_bar_threads_default_to_auto(qtbot: QtBot, stored: Services) 
     with qtbot.waitSignal(bar.load_requested) as sent:
         qtbot.mouseClick(bar.load_button, Qt.MouseButton.LeftButton)
     assert sent.args[2] == 0  # the chat page loads with n_threads=None: tuned by the worker
+
+
+def test_a_first_folder_unusable_at_start_says_why(
+    qtbot: QtBot, stored: Services, tmp_path: Path
+) -> None:
+    # Stored by an earlier run; now a file stands where the folder should be (app.py fell back
+    # to the default folder at start-up).
+    blocker = tmp_path / "unplugged"
+    blocker.write_text("not a folder")
+    default = str(stored.paths.models)
+    stored.settings.update(models_folders=(str(blocker / "models"), default))
+    with qtbot.waitSignal(stored.models_folder.failed, timeout=TIMEOUT):
+        stored.models_folder.bind(stored)
+    page = open_page(qtbot, stored)
+    assert str(stored.paths.models) == default
+    assert page.folders_note.isVisible() and "New models still go to" in page.folders_note.text()
