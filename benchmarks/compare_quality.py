@@ -235,5 +235,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.pop("OMP_WAIT_POLICY", None)  # as the app leaves it: OpenMP's own wait policy
     sys.exit(main())
