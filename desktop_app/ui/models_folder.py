@@ -52,15 +52,6 @@ class ModelsFolderSwitch(QObject):
         # is tried again now, so Settings shows why, or the folder comes into use.
         self._on_settings_changed(services.settings.settings)
 
-    @property
-    def bound(self) -> bool:
-        return self._services is not None
-
-    @property
-    def pending(self) -> Path | None:
-        """The folder being made ready, or None."""
-        return self._pending
-
     def wanted(self) -> Path | None:
         svc = self._services
         if svc is None:

@@ -95,12 +95,7 @@ def engine_llama_class() -> Any:
             return super().generate(tokens, *args, **kwargs)
 
         def _forget_a_prefix_the_window_lost(self, tokens: list[int]) -> None:
-            cached = self._input_ids.tolist()
-            common = 0
-            for old, new in zip(cached, tokens, strict=False):
-                if old != new:
-                    break
-                common += 1
+            common = int(self.longest_token_prefix(self._input_ids.tolist(), tokens))
             # What Llama.generate will keep: the common prefix, less one token when the prompt
             # is all cached (its last token is evaluated again for fresh logits).
             kept = common - 1 if common == len(tokens) else common

@@ -236,12 +236,11 @@ class SettingsPage(QWidget):
         finally:
             for w in widgets:
                 w.blockSignals(False)
-        self._show_folders_note(folders)
+        self._show_folders_note()
         self._show_offline()
 
-    def _show_folders_note(self, folders: list[str] | None = None) -> None:
-        if folders is None:
-            folders = [str(f) for f in self._store.models_folders(self._services.paths.models)]
+    def _show_folders_note(self) -> None:
+        folders = [str(f) for f in self._store.models_folders(self._services.paths.models)]
         in_use = str(self._services.paths.models)
         switch = self._services.models_folder
         text = ""
@@ -286,8 +285,7 @@ class SettingsPage(QWidget):
         default = self._store.default_models_folder or self._services.paths.models
         # Only the default folder: store nothing, so the default keeps following the platform.
         stored = () if folders == [str(default)] else tuple(folders)
-        self._store.update(models_folders=stored)
-        self._show_folders_note(folders)
+        self._store.update(models_folders=stored)  # changed -> _show refreshes the note
 
     @Slot(int)
     def _on_ctx_spin_value_changed(self, value: int) -> None:
